@@ -247,7 +247,6 @@ def train_run(
     model = build_resnet18(x_train.shape[1:], num_classes, spec.activation, width=budget.width)
     compile_model(model, recipe, budget.batch_size, steps, budget.epochs)
     with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
-        live.log_params({"activation": spec.activation, "dataset": spec.dataset, "seed": spec.seed})
         log = EpochLog(live, spec.name, budget.epochs, steps * budget.batch_size)
         start = time.perf_counter()
         model.fit(

@@ -1,0 +1,182 @@
+"""End to end: the eight user stories, driving DVC itself in a temporary git repository.
+
+The project is copied into a fresh git repo, committed, and run on `digits` with a tiny budget
+(one baseline, three seeds, one epoch). The tests run in file order and share that repository,
+as a user's session would: repro, no-op repro, an experiment, a queue, a metrics diff, plots,
+a bad param, and sharing through a DVC remote.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore"]
+
+pytestmark = pytest.mark.e2e
+
+
+def run(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "PYTHONPATH": str(cwd / "src")}  # fmt: skip
+    res = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+def edit_params(repo: Path, **changes) -> None:
+    path = repo / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("project")
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, repo / name)
+    run(repo, "git", "init", "-q", "-b", "main")
+    run(repo, "git", "config", "user.email", "ci@example.com")
+    run(repo, "git", "config", "user.name", "CI")
+    run(repo, "dvc", "init", "-q")
+    run(repo, "dvc", "config", "core.analytics", "false")
+    edit_params(
+        repo,
+        datasets=["digits"],
+        baselines=["relu"],
+        seeds=[0, 1, 2],
+        **{"profiles.quick.epochs": 1, "profiles.quick.batch_size": 64, "profiles.quick.train_size": {}},
+    )
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "project")
+    return repo
+
+
+def test_1_repro_runs_every_stage_and_writes_all_outputs(repo):
+    res = run(repo, "dvc", "repro")
+    for stage in ("download@digits", "preprocess@digits", "train@relu-digits-0", "train_candidate@tanhrelu-digits-2",
+                  "evaluate@relu-digits-1", "evaluate_candidate@tanhrelu-digits-0", "compare", "plot"):  # fmt: skip
+        assert f"Running stage '{stage}'" in res.stdout
+    for run_name, role in [("relu_digits_s0", "baseline"), ("tanhrelu_digits_s2", "candidate")]:
+        assert (repo / "models" / role / f"{run_name}.keras").is_file()
+        train = json.loads((repo / "metrics/train" / role / f"{run_name}.json").read_text())
+        assert train["epochs"] == 1 and train["profile"] == "quick" and train["seed"] == int(run_name[-1])
+        ev = json.loads((repo / "metrics/eval" / role / f"{run_name}.json").read_text())
+        assert 0.0 <= ev["test_accuracy"] <= 1.0 and set(ev["per_class"]) == {str(d) for d in range(10)}
+        rows = (repo / "plots/confusion" / role / f"{run_name}.csv").read_text().splitlines()
+        assert rows[0] == "actual,predicted" and len(rows) == 1 + ev["test_images"]
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert summary["digits"]["n_seeds"] == 3 and summary["digits"]["best_baseline"] == "relu"
+    assert summary["digits"]["verdict_vs_best"] in {"better", "worse", "no significant difference"}
+    for name in ("curves_digits", "comparison_digits", "confusion_digits", "activations", "dying_units"):
+        assert (repo / "plots/figures" / f"{name}.png").stat().st_size > 10_000
+    report = (repo / "report.md").read_text()
+    assert "tanhrelu" in report and "outperforms" not in report
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "first results")
+
+
+def test_2_second_repro_is_a_no_op(repo):
+    res = run(repo, "dvc", "repro")
+    assert "Data and pipelines are up to date." in res.stdout
+    assert "Running stage" not in res.stdout
+
+
+def test_3_exp_run_reruns_only_the_candidate(repo):
+    res = run(repo, "dvc", "exp", "run", "-S", "activation=elu")
+    ran = {line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {f"{s}@elu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in range(3)} | {
+        "compare",
+        "plot",
+    }
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    exps = [e for commit in shown for e in (commit.get("experiments") or [])]
+    metrics = [r["data"]["metrics"] for e in exps for r in e["revs"] if r.get("data")]
+    assert any(m.get("metrics/summary.json", {}).get("data", {}).get("candidate") == "elu" for m in metrics)
+
+
+def test_4_queued_experiments_both_run(repo):
+    run(repo, "dvc", "exp", "run", "--queue", "-S", "activation=relu,gelu", "-S", "seeds=[0]",
+        "-S", "profiles.quick.min_seeds=1")  # fmt: skip
+    run(repo, "dvc", "queue", "start")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run(repo, "dvc", "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert status.count("Success") >= 2, status
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    candidates = {
+        r["data"]["metrics"]["metrics/summary.json"]["data"]["candidate"]
+        for commit in shown
+        for e in (commit.get("experiments") or [])
+        for r in e["revs"]
+        if r.get("data") and "metrics/summary.json" in (r["data"].get("metrics") or {})
+    }
+    assert {"relu", "gelu"} <= candidates
+
+
+def test_5_metrics_diff_shows_a_changed_hyperparameter(repo):
+    run(repo, "git", "checkout", "-q", "--", ".")  # the workspace as committed
+    run(repo, "dvc", "checkout", "-q")
+    edit_params(repo, **{"train.label_smoothing": 0.0})
+    res = run(repo, "dvc", "repro")
+    assert "Running stage 'train@relu-digits-0'" in res.stdout
+    diff = json.loads(run(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
+    changed = diff["metrics/train/baseline/relu_digits_s0.json"]
+    assert changed["train_loss"]["diff"] != 0
+
+
+def test_6_plots_show_renders_training_curves(repo):
+    out = repo / "plots_html"
+    run(repo, "dvc", "plots", "show", "-o", str(out))
+    html = (out / "index.html").read_text()
+    assert "dvclive/baseline/relu_digits_s0/plots/metrics" in html
+    assert "accuracy" in html
+
+
+def test_7_bad_param_fails_with_one_line(repo):
+    edit_params(repo, **{"profiles.quick.epochs": 0})
+    res = run(repo, "dvc", "repro", check=False)
+    assert res.returncode != 0
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "actbench:" in ln]
+    assert lines and "profiles.quick.epochs = 0 is not valid; expected a positive integer" in lines[0]
+    assert "Traceback" not in res.stdout + res.stderr
+    run(repo, "git", "checkout", "-q", "--", "params.yaml")
+
+
+def test_8_remote_push_pull_restores_everything_in_a_fresh_clone(repo, tmp_path):
+    run(repo, "dvc", "checkout", "-q")
+    run(repo, "dvc", "repro")  # back to the committed results
+    remote = tmp_path / "remote"
+    run(repo, "dvc", "remote", "add", "-d", "shared", str(remote))
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "remote", "--allow-empty")
+    run(repo, "dvc", "push")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    run(clone, "dvc", "pull")
+    assert (clone / "models/candidate/tanhrelu_digits_s0.keras").is_file()
+    assert (clone / "data/prepared/digits.npz").is_file()
+    res = run(clone, "dvc", "repro")
+    assert "Data and pipelines are up to date." in res.stdout
