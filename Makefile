@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
 
-.PHONY: setup repro test lint hadolint benchmark clean-venv
+.PHONY: setup repro test lint benchmark timing lock clean-venv
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,21 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
+
+# Activation and training-step speed, side by side; writes metrics/benchmark.json (~10 min on 2 cores).
+benchmark: setup
+	$(BIN)/python tools/benchmark.py
+
+# The quick profile's wall time on synthetic data of the real sizes; writes metrics/quick_profile_timing.json.
+timing: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/time_quick_profile.py
+
+# Re-pin every dependency (needs uv: pip install uv). Commit both lock files together.
+lock:
+	uv pip compile pyproject.toml --extra cpu --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements/dev.lock
+	uv pip compile pyproject.toml --extra gpu --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements/gpu.lock
 
 clean-venv:
 	rm -rf $(VENV)

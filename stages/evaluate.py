@@ -7,14 +7,18 @@ metrics/eval/<role>/<run>.json and plots/confusion/<role>/<run>.csv (actual,pred
 DVC's confusion template). Reads params: evaluate.*.
 """
 
-import argparse
-import csv
-from pathlib import Path
+import time
 
-from actbench import config, datasets, evaluation
-from actbench.cli import run_stage
-from actbench.io import atomic_path, versions, write_json
-from actbench.training import RunSpec
+START = time.time()  # before the heavy imports, so the stage's own overhead is measured
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from actbench import config, datasets, evaluation  # noqa: E402
+from actbench.cli import run_stage  # noqa: E402
+from actbench.io import atomic_path, versions, write_json  # noqa: E402
+from actbench.training import RunSpec  # noqa: E402
 
 
 def main() -> None:
@@ -51,6 +55,7 @@ def main() -> None:
             "first_conv_grad": dying["first_conv_grad"],
             "test_images": int(len(arrays["y_test"])),
             "dying_images": n,
+            "wall_time_s": round(time.time() - START, 2),
             "run": spec.name,
             "role": spec.role,
             "activation": spec.activation,

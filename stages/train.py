@@ -66,6 +66,7 @@ def main() -> None:
             "fit_time_s": round(result.fit_seconds, 2),
             "setup_time_s": round(setup_seconds, 2),
             "images_per_s": round(result.images_per_second, 1),
+            "first_epoch_time_s": round(result.epoch_seconds[0], 2),  # includes graph tracing
             "run": spec.name,
             "role": spec.role,
             "activation": spec.activation,

@@ -33,20 +33,60 @@ def test_repository_params_are_valid():
 @pytest.mark.parametrize(
     ("dotted", "value", "expected"),
     [
-        ("profiles.quick.epochs", "ten", "profiles.quick.epochs = 'ten' is not valid; expected an integer"),
-        ("profiles.quick.epochs", 0, "profiles.quick.epochs = 0 is not valid; expected a positive integer"),
-        ("profiles.quick.batch_size", 0, "profiles.quick.batch_size = 0 is not valid; expected a positive integer"),
-        ("profiles.quick.width", True, "profiles.quick.width = True is not valid; expected an integer"),
-        ("activation", "tanhrelu2", "activation = 'tanhrelu2' is not valid; expected one of elu, gelu"),
+        (
+            "profiles.quick.epochs",
+            "ten",
+            "profiles.quick.epochs = 'ten' is not valid; expected an integer",
+        ),
+        (
+            "profiles.quick.epochs",
+            0,
+            "profiles.quick.epochs = 0 is not valid; expected a positive integer",
+        ),
+        (
+            "profiles.quick.batch_size",
+            0,
+            "profiles.quick.batch_size = 0 is not valid; expected a positive integer",
+        ),
+        (
+            "profiles.quick.width",
+            True,
+            "profiles.quick.width = True is not valid; expected an integer",
+        ),
+        (
+            "activation",
+            "tanhrelu2",
+            "activation = 'tanhrelu2' is not valid; expected one of elu, gelu",
+        ),
         ("baselines", ["relu", "nope"], "baselines[1] = 'nope' is not valid; expected one of"),
-        ("datasets", ["cifar100"], "datasets[0] = 'cifar100' is not valid; expected a built-in dataset"),
+        (
+            "datasets",
+            ["cifar100"],
+            "datasets[0] = 'cifar100' is not valid; expected a built-in dataset",
+        ),
         ("seeds", [], "seeds = [] is not valid; expected a non-empty list"),
-        ("seeds", [0, 1], "seeds = [0, 1] is not valid; expected at least 3 seeds for profile 'quick'"),
+        (
+            "seeds",
+            [0, 1],
+            "seeds = [0, 1] is not valid; expected at least 3 seeds for profile 'quick'",
+        ),
         ("profile", "fast", "profile = 'fast' is not valid; expected one of quick, full"),
         ("data.val_size", 0.0, "data.val_size = 0.0 is not valid; expected a number in (0.0, 1.0)"),
-        ("train.learning_rate", -1, "train.learning_rate = -1.0 is not valid; expected a positive number"),
-        ("train.jit_compile", "yes", "train.jit_compile = 'yes' is not valid; expected one of 'auto' or true or false"),
-        ("train.mixed_precision", "fp8", "train.mixed_precision = 'fp8' is not valid; expected one of 'auto'"),
+        (
+            "train.learning_rate",
+            -1,
+            "train.learning_rate = -1.0 is not valid; expected a positive number",
+        ),
+        (
+            "train.jit_compile",
+            "yes",
+            "train.jit_compile = 'yes' is not valid; expected one of 'auto' or true or false",
+        ),
+        (
+            "train.mixed_precision",
+            "fp8",
+            "train.mixed_precision = 'fp8' is not valid; expected one of 'auto'",
+        ),
         ("compare.alpha", 1.5, "compare.alpha = 1.5 is not valid; expected a number in (0.0, 1.0)"),
     ],
 )
@@ -74,12 +114,16 @@ def test_missing_key_and_unknown_top_level_key():
         config.parse(raw)
     raw = copy.deepcopy(BASE)
     raw["activations"] = ["relu"]
-    with pytest.raises(ActbenchError, match="unknown key 'activations' in the top level.*did you mean 'activation'"):
+    with pytest.raises(
+        ActbenchError, match="unknown key 'activations' in the top level.*did you mean 'activation'"
+    ):
         config.parse(raw)
 
 
 def test_folder_datasets_are_valid_dataset_names():
-    raw = with_change("data.folders", {"shoes": {"path": "x", "image_size": [32, 32], "color": "rgb"}})
+    raw = with_change(
+        "data.folders", {"shoes": {"path": "x", "image_size": [32, 32], "color": "rgb"}}
+    )
     raw["datasets"] = ["shoes", "digits"]
     params = config.parse(raw)
     assert params.data.folders["shoes"].image_size == (32, 32)

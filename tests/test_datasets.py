@@ -49,13 +49,19 @@ def test_checksum_mismatch_names_file_and_hashes_and_writes_nothing(tmp_path, mi
     src = datasets.SOURCES["cifar10"]
     wrong = "0" * 32
     monkeypatch.setitem(
-        datasets.SOURCES, "cifar10", datasets.Source((datasets.RemoteFile(src.files[0].name, wrong),), src.urls)
+        datasets.SOURCES,
+        "cifar10",
+        datasets.Source((datasets.RemoteFile(src.files[0].name, wrong),), src.urls),
     )
     out = tmp_path / "raw" / "cifar10" / "download"
     with pytest.raises(ActbenchError) as err:
         datasets.download("cifar10", out, mirror=str(root))
     msg = str(err.value)
-    assert "cifar-10-python.tar.gz" in msg and wrong in msg and fakes.md5(root / src.files[0].name) in msg
+    assert (
+        "cifar-10-python.tar.gz" in msg
+        and wrong in msg
+        and fakes.md5(root / src.files[0].name) in msg
+    )
     assert "\n" not in msg
     assert list(out.iterdir()) == []
     assert [p.name for p in out.parent.iterdir()] == ["download"]  # no staging left
@@ -197,7 +203,9 @@ def test_folder_bad_inputs(tmp_path):
         datasets.read_folder(folder, tmp_path, False)
     (tmp_path / "photos" / "bird").rmdir()
     (tmp_path / "photos" / "cat" / "notes.txt").write_text("not an image")
-    with pytest.raises(ActbenchError, match=r"1 file\(s\) that are not PNG/JPEG images: .*notes.txt"):
+    with pytest.raises(
+        ActbenchError, match=r"1 file\(s\) that are not PNG/JPEG images: .*notes.txt"
+    ):
         datasets.read_folder(folder, tmp_path, False)
     raw = datasets.read_folder(folder, tmp_path, skip_non_images=True)
     assert raw.skipped == [str(tmp_path / "photos" / "cat" / "notes.txt")]
@@ -207,7 +215,9 @@ def test_folder_bad_inputs(tmp_path):
 def test_val_size_out_of_range_is_refused_by_params():
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"]["val_size"] = 1.5
-    with pytest.raises(ActbenchError, match=r"data.val_size = 1.5 is not valid; expected a number in \(0.0, 1.0\)"):
+    with pytest.raises(
+        ActbenchError, match=r"data.val_size = 1.5 is not valid; expected a number in \(0.0, 1.0\)"
+    ):
         config.parse(raw)
 
 
@@ -229,7 +239,12 @@ def _write_params(cwd: Path, **changes) -> None:
 
 def test_preprocess_stage_writes_npz_and_sidecar_for_digits(tmp_path):
     _write_params(tmp_path, datasets=["digits"])
-    assert _run("download.py", "--dataset", "digits", "--out", "data/raw/digits/download", cwd=tmp_path).returncode == 0
+    assert (
+        _run(
+            "download.py", "--dataset", "digits", "--out", "data/raw/digits/download", cwd=tmp_path
+        ).returncode
+        == 0
+    )
     res = _run("preprocess.py", "--dataset", "digits", "--raw", "data/raw/digits",
                "--out", "data/prepared/digits.npz", "--meta", "data/prepared/digits.json", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -246,14 +261,26 @@ def test_preprocess_stage_refuses_too_large_train_size_and_leaves_nothing(tmp_pa
     res = _run("preprocess.py", "--dataset", "digits", "--raw", "data/raw/digits",
                "--out", "data/prepared/digits.npz", "--meta", "data/prepared/digits.json", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith("actbench: preprocess.py: error: train_size = 99999")
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith("actbench: preprocess.py: error: train_size = 99999")
+    )
     assert "Traceback" not in res.stderr
-    assert not (tmp_path / "data/prepared").exists() or not any((tmp_path / "data/prepared").iterdir())
+    assert not (tmp_path / "data/prepared").exists() or not any(
+        (tmp_path / "data/prepared").iterdir()
+    )
 
 
 def test_unknown_dataset_lists_valid_names_and_folders(tmp_path):
-    _write_params(tmp_path, datasets=["digits"], **{"data.folders": {"shoes": {"path": "x", "image_size": [8, 8], "color": "rgb"}}})
-    res = _run("download.py", "--dataset", "imagenet", "--out", "data/raw/imagenet/download", cwd=tmp_path)
+    _write_params(
+        tmp_path,
+        datasets=["digits"],
+        **{"data.folders": {"shoes": {"path": "x", "image_size": [8, 8], "color": "rgb"}}},
+    )
+    res = _run(
+        "download.py", "--dataset", "imagenet", "--out", "data/raw/imagenet/download", cwd=tmp_path
+    )
     assert res.returncode == 2
     line = res.stderr.strip().splitlines()[-1]
     assert "'imagenet'" in line and "cifar10" in line and "digits" in line and "shoes" in line

@@ -24,12 +24,18 @@ COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcign
 pytestmark = pytest.mark.e2e
 
 
-def run(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run(
+    cwd: Path, *args: str, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "PYTHONPATH": str(cwd / "src")}  # fmt: skip
-    res = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(
+        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        )
     return res
 
 
@@ -51,7 +57,9 @@ def repo(tmp_path_factory) -> Path:
     for name in COPIED:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(
+                src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
         else:
             shutil.copy(src, repo / name)
     run(repo, "git", "init", "-q", "-b", "main")
@@ -64,7 +72,11 @@ def repo(tmp_path_factory) -> Path:
         datasets=["digits"],
         baselines=["relu"],
         seeds=[0, 1, 2],
-        **{"profiles.quick.epochs": 1, "profiles.quick.batch_size": 64, "profiles.quick.train_size": {}},
+        **{
+            "profiles.quick.epochs": 1,
+            "profiles.quick.batch_size": 64,
+            "profiles.quick.train_size": {},
+        },
     )
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "project")
@@ -79,15 +91,27 @@ def test_1_repro_runs_every_stage_and_writes_all_outputs(repo):
     for run_name, role in [("relu_digits_s0", "baseline"), ("tanhrelu_digits_s2", "candidate")]:
         assert (repo / "models" / role / f"{run_name}.keras").is_file()
         train = json.loads((repo / "metrics/train" / role / f"{run_name}.json").read_text())
-        assert train["epochs"] == 1 and train["profile"] == "quick" and train["seed"] == int(run_name[-1])
+        assert (
+            train["epochs"] == 1
+            and train["profile"] == "quick"
+            and train["seed"] == int(run_name[-1])
+        )
         ev = json.loads((repo / "metrics/eval" / role / f"{run_name}.json").read_text())
-        assert 0.0 <= ev["test_accuracy"] <= 1.0 and set(ev["per_class"]) == {str(d) for d in range(10)}
+        assert 0.0 <= ev["test_accuracy"] <= 1.0 and set(ev["per_class"]) == {
+            str(d) for d in range(10)
+        }
         rows = (repo / "plots/confusion" / role / f"{run_name}.csv").read_text().splitlines()
         assert rows[0] == "actual,predicted" and len(rows) == 1 + ev["test_images"]
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert summary["digits"]["n_seeds"] == 3 and summary["digits"]["best_baseline"] == "relu"
     assert summary["digits"]["verdict_vs_best"] in {"better", "worse", "no significant difference"}
-    for name in ("curves_digits", "comparison_digits", "confusion_digits", "activations", "dying_units"):
+    for name in (
+        "curves_digits",
+        "comparison_digits",
+        "confusion_digits",
+        "activations",
+        "dying_units",
+    ):
         assert (repo / "plots/figures" / f"{name}.png").stat().st_size > 10_000
     report = (repo / "report.md").read_text()
     assert "tanhrelu" in report and "outperforms" not in report
@@ -103,15 +127,21 @@ def test_2_second_repro_is_a_no_op(repo):
 
 def test_3_exp_run_reruns_only_the_candidate(repo):
     res = run(repo, "dvc", "exp", "run", "-S", "activation=elu")
-    ran = {line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")}
-    assert ran == {f"{s}@elu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in range(3)} | {
+    ran = {
+        line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")
+    }
+    assert ran == {
+        f"{s}@elu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in range(3)
+    } | {
         "compare",
         "plot",
     }
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
     exps = [e for commit in shown for e in (commit.get("experiments") or [])]
     metrics = [r["data"]["metrics"] for e in exps for r in e["revs"] if r.get("data")]
-    assert any(m.get("metrics/summary.json", {}).get("data", {}).get("candidate") == "elu" for m in metrics)
+    assert any(
+        m.get("metrics/summary.json", {}).get("data", {}).get("candidate") == "elu" for m in metrics
+    )
 
 
 def test_4_queued_experiments_both_run(repo):
@@ -160,7 +190,9 @@ def test_7_bad_param_fails_with_one_line(repo):
     res = run(repo, "dvc", "repro", check=False)
     assert res.returncode != 0
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "actbench:" in ln]
-    assert lines and "profiles.quick.epochs = 0 is not valid; expected a positive integer" in lines[0]
+    assert (
+        lines and "profiles.quick.epochs = 0 is not valid; expected a positive integer" in lines[0]
+    )
     assert "Traceback" not in res.stdout + res.stderr
     run(repo, "git", "checkout", "-q", "--", "params.yaml")
 

@@ -120,3 +120,15 @@ def test_ema_matches_tensorboard_debiased_definition():
     np.testing.assert_allclose(stats.ema(values, w), expected)
     np.testing.assert_allclose(stats.ema(values, 0.0), values)
     assert stats.ema([3.0, 3.0, 3.0], 0.9) == pytest.approx([3.0, 3.0, 3.0])
+
+
+def test_detrended_std_ignores_a_steady_trend_and_measures_jitter():
+    from actbench.results import detrended_std
+
+    assert detrended_std(np.array([0.5, 0.6, 0.7, 0.8, 0.9])) == pytest.approx(0.0, abs=1e-12)
+    values = np.array([0.80, 0.84, 0.81, 0.85, 0.82])
+    x = np.arange(5)
+    res = sps.linregress(x, values)
+    resid = values - (res.intercept + res.slope * x)
+    assert detrended_std(values) == pytest.approx(np.sqrt(np.sum(resid**2) / 3))
+    assert np.isnan(detrended_std(np.array([0.1, 0.2])))

@@ -45,6 +45,19 @@ def read_json(path: str | Path) -> Any:
         return json.load(fh)
 
 
+def machine() -> dict[str, object]:
+    """The CPU model and core count, recorded next to every timing."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "system": platform.platform()}
+
+
 def versions() -> dict[str, str]:
     """Versions of what produced an artifact; every output records them."""
     out = {"python": platform.python_version()}

@@ -61,9 +61,13 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
             curves = np.stack([r.history[curve][:n] for r in runs])  # (seeds, epochs)
             epochs = np.arange(1, n + 1)
             mean = curves.mean(axis=0)
-            ax.plot(epochs, mean, color=colors[act], alpha=0.25, linewidth=1)
-            ax.fill_between(epochs, stats.ema(curves.min(0), smoothing), stats.ema(curves.max(0), smoothing),
-                            color=colors[act], alpha=0.15, linewidth=0)  # fmt: skip
+            # Raw mean (faint, with markers) and the raw min-max band over seeds; EMA line on top.
+            ax.plot(
+                epochs, mean, color=colors[act], alpha=0.35, linewidth=1, marker="o", markersize=3
+            )
+            ax.fill_between(
+                epochs, curves.min(0), curves.max(0), color=colors[act], alpha=0.12, linewidth=0
+            )
             label = f"{act} (candidate)" if act == candidate else act
             ax.plot(epochs, stats.ema(mean, smoothing), color=colors[act], linewidth=2, label=label)
         ax.set_title(title)
@@ -75,8 +79,8 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
     axes[0, 0].legend(fontsize=8)
     n_seeds = len(groups[(candidate, dataset)].runs)
     fig.suptitle(
-        f"{dataset}: learning curves, mean of {n_seeds} seeds (band: min-max), "
-        f"EMA smoothing {smoothing} - profile {profile}"
+        f"{dataset}: learning curves over {n_seeds} seeds - line: EMA ({smoothing}) of the mean, "
+        f"dots: raw mean, band: min-max - profile {profile}"
     )
     save(fig, path)
 
@@ -89,6 +93,7 @@ def comparison(summaries, comparisons, dataset, activations, candidate, profile,
         for i, act in enumerate(activations):
             s = summaries[(act, dataset)][key]
             lo, hi = s["ci95"] if s["ci95"] else (s["mean"], s["mean"])
+            lo, hi = max(lo, 0.0), min(hi, 1.0)  # a t interval can leave [0, 1]; accuracy cannot
             ax.errorbar([i], [s["mean"]], yerr=[[s["mean"] - lo], [hi - s["mean"]]], fmt="o", capsize=5,
                         color=colors[act], markersize=9 if act == candidate else 6)  # fmt: skip
             ax.scatter(np.full(len(s["per_seed"]), i + 0.12), list(s["per_seed"].values()), s=10,
@@ -96,7 +101,7 @@ def comparison(summaries, comparisons, dataset, activations, candidate, profile,
         ax.set_xticks(range(len(activations)))
         ax.set_xticklabels([f"{a}\n(candidate)" if a == candidate else a for a in activations])
         ax.set_ylabel(f"{label.lower()} (fraction)")
-        ax.set_title(f"{label}: mean, 95% CI and seeds")
+        ax.set_title(f"{label}: mean, 95% CI (clipped to [0, 1]) and seeds", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
     verdicts = "; ".join(f"vs {b}: {c['verdict']}" for b, c in comparisons.get(dataset, {}).items())
     fig.suptitle(

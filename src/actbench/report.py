@@ -14,8 +14,11 @@ def _pct(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}"
 
 
-def _ci(ci) -> str:
-    return "n/a" if not ci else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+def _ci(ci, clip: bool = False) -> str:
+    if not ci:
+        return "n/a"
+    lo, hi = (max(ci[0], 0.0), min(ci[1], 1.0)) if clip else ci
+    return f"[{_pct(lo)}, {_pct(hi)}]"
 
 
 def _p(p: float | None) -> str:
@@ -94,7 +97,7 @@ def render(
             f"test {size.get('test', '?')}.",
             "",
             "| activation | test acc (mean ± std) | 95% CI | macro-F1 (mean ± std) | best val acc | "
-            f"val-acc std, last {last} epochs | dead units | seeds |",
+            f"val-acc jitter, last {last} epochs | dead units (%) | seeds |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for act in acts:
@@ -102,7 +105,7 @@ def render(
             name = f"**{act}** (candidate)" if act == cand else act
             acc, f1, bv, st, dead = (s[k] for k in stats_keys())
             lines.append(
-                f"| {name} | {_pct(acc['mean'])} ± {_pct(acc['std'])} | {_ci(acc['ci95'])} | "
+                f"| {name} | {_pct(acc['mean'])} ± {_pct(acc['std'])} | {_ci(acc['ci95'], clip=True)} | "
                 f"{_pct(f1['mean'])} ± {_pct(f1['std'])} | {_pct(bv['mean'])} | {_pct(st['mean'])} | "
                 f"{_pct(dead['mean'])} | {s['n_seeds']} |"
             )

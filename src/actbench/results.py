@@ -9,6 +9,7 @@ compared with itself.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def read_history(live_dir: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def detrended_std(values: np.ndarray) -> float:
+    """Epoch-to-epoch jitter: std of the residuals around a least-squares line (ddof = 2).
+
+    Removing the line keeps a curve that is still rising from counting as "variance"; NaN when
+    fewer than 3 epochs are available.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 3:
+        return math.nan
+    epochs = np.arange(len(values))
+    residuals = values - np.polyval(np.polyfit(epochs, values, 1), epochs)
+    return float(np.sqrt(np.sum(residuals**2) / (len(values) - 2)))
+
+
 @dataclass
 class Run:
     spec: RunSpec
@@ -60,8 +75,7 @@ class Run:
 
     def value(self, key: str, last_epochs: int) -> float:
         if key == "last_epochs_val_std":
-            tail = self.history["val/accuracy"][-last_epochs:]
-            return float(np.std(tail, ddof=1)) if len(tail) > 1 else 0.0
+            return detrended_std(self.history["val/accuracy"][-last_epochs:])
         if key == "best_val_accuracy":
             return float(self.train[key])
         return float(self.eval[key])
@@ -94,7 +108,9 @@ class Group:
     runs: list[Run] = field(default_factory=list)
 
     def per_seed(self, key: str, last_epochs: int) -> dict[int, float]:
-        return {r.spec.seed: r.value(key, last_epochs) for r in self.runs}
+        """Values by seed; seeds where the quantity is undefined (NaN) are left out."""
+        values = {r.spec.seed: r.value(key, last_epochs) for r in self.runs}
+        return {s: v for s, v in values.items() if math.isfinite(v)}
 
     def summary(self, last_epochs: int, profile: str) -> dict:
         out = {
