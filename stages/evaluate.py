@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 
 from actbench import config, datasets, evaluation  # noqa: E402
 from actbench.cli import run_stage  # noqa: E402
-from actbench.io import atomic_path, versions, write_json  # noqa: E402
+from actbench.io import atomic_path, ensure_writable, versions, write_json  # noqa: E402
 from actbench.training import RunSpec  # noqa: E402
 
 
@@ -31,6 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     params = config.load(args.params)
     spec = RunSpec(args.activation, args.dataset, args.seed, args.role)
+    ensure_writable(Path("metrics/eval") / spec.role, Path("plots/confusion") / spec.role)
     arrays = datasets.load_prepared(Path("data/prepared") / f"{spec.dataset}.npz")
     model = evaluation.load_model(Path("models") / spec.role / f"{spec.name}.keras")
     names = [str(n) for n in arrays["class_names"]]

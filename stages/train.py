@@ -12,13 +12,14 @@ import time
 START = time.time()  # before the heavy imports, so the stage's own overhead is measured
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from actbench import config, datasets  # noqa: E402
 from actbench.cli import run_stage  # noqa: E402
 from actbench.errors import ActbenchError  # noqa: E402
-from actbench.io import atomic_path, versions, write_json  # noqa: E402
+from actbench.io import atomic_path, ensure_writable, versions, write_json  # noqa: E402
 from actbench.training import RunSpec, train_run  # noqa: E402
 
 
@@ -27,6 +28,9 @@ def paths(spec: RunSpec) -> dict[str, Path]:
         "model": Path("models") / spec.role / f"{spec.name}.keras",
         "metrics": Path("metrics/train") / spec.role / f"{spec.name}.json",
         "live": Path("dvclive") / spec.role / spec.name,
+        "checkpoint": Path("checkpoints")
+        / spec.role
+        / spec.name,  # not a DVC output: survives reruns
     }
 
 
@@ -41,27 +45,42 @@ def main() -> None:
     params = config.load(args.params)
     spec = RunSpec(args.activation, args.dataset, args.seed, args.role)
     out = paths(spec)
-    arrays = datasets.load_prepared(Path("data/prepared") / f"{spec.dataset}.npz")
+    ensure_writable(
+        out["model"].parent, out["metrics"].parent, out["live"].parent, out["checkpoint"]
+    )
+    data_path = Path("data/prepared") / f"{spec.dataset}.npz"
+    arrays = datasets.load_prepared(data_path)
+    fingerprint = {
+        "run": spec.name,
+        "role": spec.role,
+        "budget": dataclasses.asdict(params.budget),
+        "train": dataclasses.asdict(params.train),
+        "data_md5": datasets.md5sum(data_path),
+    }
     setup_seconds = time.time() - START
     try:
-        result = train_run(spec, arrays, params.budget, params.train, out["live"])
+        result = train_run(
+            spec, arrays, params.budget, params.train, out["live"], out["checkpoint"], fingerprint
+        )
     except ActbenchError:
         shutil.rmtree(out["live"], ignore_errors=True)  # nothing half-written for DVC
         raise
     h = result.history
-    best = max(range(len(h["val_accuracy"])), key=lambda i: h["val_accuracy"][i])
+    val_acc = h["val/accuracy"]
+    best = max(range(len(val_acc)), key=lambda i: val_acc[i])
     with atomic_path(out["model"]) as tmp:
         result.model.save(tmp)
     write_json(
         out["metrics"],
         {
-            "train_loss": h["loss"][-1],
-            "train_accuracy": h["accuracy"][-1],
-            "val_loss": h["val_loss"][-1],
-            "val_accuracy": h["val_accuracy"][-1],
-            "best_val_accuracy": h["val_accuracy"][best],
+            "train_loss": float(h["train/loss"][-1]),
+            "train_accuracy": float(h["train/accuracy"][-1]),
+            "val_loss": float(h["val/loss"][-1]),
+            "val_accuracy": float(val_acc[-1]),
+            "best_val_accuracy": float(val_acc[best]),
             "best_epoch": best + 1,
-            "epochs": len(h["loss"]),
+            "epochs": len(val_acc),
+            "resumed_from_epoch": result.resumed_from,
             "wall_time_s": round(time.time() - START, 2),
             "fit_time_s": round(result.fit_seconds, 2),
             "setup_time_s": round(setup_seconds, 2),
@@ -78,7 +97,8 @@ def main() -> None:
             "versions": versions(),
         },
     )
-    print(f"{spec.name}: best val_acc {h['val_accuracy'][best]:.4f} at epoch {best + 1}")
+    shutil.rmtree(out["checkpoint"], ignore_errors=True)  # the run is complete: nothing to resume
+    print(f"{spec.name}: best val_acc {val_acc[best]:.4f} at epoch {best + 1}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ BUILTIN = ("cifar10", "fashion_mnist")
 
 def sh(cwd: Path, *args: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}  # fmt: skip
-    return subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+           "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(cwd / "src")}  # the copy, not the checkout  # fmt: skip
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    return res.stdout
 
 
 def main() -> None:
@@ -48,6 +51,18 @@ def main() -> None:
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
     sh(work, "git", "init", "-q")
     sh(work, "dvc", "init", "-q")
+    sh(work, "git", "-c", "user.name=timing", "-c", "user.email=timing@localhost", "add", "-A")
+    sh(
+        work,
+        "git",
+        "-c",
+        "user.name=timing",
+        "-c",
+        "user.email=timing@localhost",
+        "commit",
+        "-qm",
+        "project",
+    )
     mirror = work / "mirror"
     print("generating full-size synthetic CIFAR-10 and Fashion-MNIST files ...", flush=True)
     synthetic.make_mirror(

@@ -34,6 +34,22 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def ensure_writable(*directories: str | Path) -> None:
+    """Create ``directories`` and prove each is writable, before any long work starts."""
+    from actbench.errors import ActbenchError
+
+    for directory in map(Path, directories):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise ActbenchError(
+                f"cannot write to {directory} ({err.strerror or err}); fix its permissions or remove what blocks it"
+            ) from None
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -8,7 +8,6 @@ compared with itself.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,8 @@ from actbench import stats
 from actbench.config import Params
 from actbench.errors import ActbenchError
 from actbench.io import read_json
-from actbench.training import RunSpec
+from actbench.training import RunSpec, read_history
 
-CURVES = ("train/loss", "train/accuracy", "val/loss", "val/accuracy")
 AGGREGATED = ("test_accuracy", "test_f1_macro", "best_val_accuracy", "last_epochs_val_std",
               "dead_fraction", "first_conv_grad")  # fmt: skip
 
@@ -34,20 +32,6 @@ def runs_of(params: Params) -> list[RunSpec]:
     for act in params.baselines:
         if act != params.activation:
             out += [RunSpec(act, d, s, "baseline") for d in params.datasets for s in params.seeds]
-    return out
-
-
-def read_history(live_dir: Path) -> dict[str, np.ndarray]:
-    """Per-epoch curves from a dvclive directory (``plots/metrics/<split>/<name>.tsv``)."""
-    out = {}
-    for curve in CURVES:
-        path = live_dir / "plots" / "metrics" / f"{curve}.tsv"
-        if not path.is_file():
-            raise ActbenchError(f"{path} is missing; rerun the run's train stage (`dvc repro`)")
-        with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        name = curve.split("/")[1]
-        out[curve] = np.array([float(r[name]) for r in sorted(rows, key=lambda r: int(r["step"]))])
     return out
 
 

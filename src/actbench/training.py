@@ -6,7 +6,10 @@ weight decay, crop/flip augmentation), per-epoch logging with dvclive, and diver
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import tensorflow as tf
 
 from actbench.config import Profile, TrainParams
 from actbench.errors import ActbenchError
+from actbench.io import write_json
 from actbench.resnet import build_resnet18
 
 REFERENCE_BATCH = 128  # train.learning_rate is per this many images (linear scaling rule)
@@ -217,6 +221,7 @@ class TrainResult:
     epoch_seconds: list[float]
     fit_seconds: float
     images_per_second: float
+    resumed_from: int | None
 
 
 def train_run(
@@ -225,10 +230,26 @@ def train_run(
     budget: Profile,
     recipe: TrainParams,
     live_dir: Path,
+    checkpoint_dir: Path,
+    fingerprint: dict,
 ) -> TrainResult:
-    """Seed, build, train and return the model; raise ``ActbenchError`` if the loss turns NaN."""
-    from dvclive import Live
+    """Seed, build, train and return the model; raise ``ActbenchError`` if the loss turns NaN.
 
+    Training state (weights, optimizer, epoch) is backed up to ``checkpoint_dir`` after every
+    epoch. If a checkpoint made with the same ``fingerprint`` (run, budget, recipe, data) is
+    there, training resumes from it and dvclive continues its curves; otherwise both start over.
+    The checkpoint is removed once the run has finished, or failed for good (divergence).
+    """
+    from dvclive import Live
+    from scmrepo.exceptions import SCMError
+
+    resumed_from = resume_point(checkpoint_dir, fingerprint)
+    if resumed_from is None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        shutil.rmtree(live_dir, ignore_errors=True)
+        write_json(checkpoint_dir / FINGERPRINT, fingerprint)
+    else:
+        print(f"{spec.name}: resuming from the checkpoint after epoch {resumed_from}", flush=True)
     set_seed(spec.seed, recipe.deterministic)
     keras.config.set_dtype_policy(resolve_precision(recipe.mixed_precision))
     x_train, y_train = arrays["x_train"], arrays["y_train"]
@@ -246,19 +267,36 @@ def train_run(
 
     model = build_resnet18(x_train.shape[1:], num_classes, spec.activation, width=budget.width)
     compile_model(model, recipe, budget.batch_size, steps, budget.epochs)
-    with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+    try:
+        live = Live(
+            dir=str(live_dir),
+            resume=resumed_from is not None,
+            save_dvc_exp=False,
+            dvcyaml=None,
+            report=None,
+        )
+    except SCMError as err:  # dvclive 3.49 reads HEAD and fails in a repository with no commit
+        raise ActbenchError(
+            f"dvclive cannot start ({err}); commit the project first: git add -A && git commit"
+        ) from None
+    with live:
         log = EpochLog(live, spec.name, budget.epochs, steps * budget.batch_size)
+        # Log the epoch, then back it up: a kill between the two repeats one epoch at worst.
+        backup = keras.callbacks.BackupAndRestore(
+            str(checkpoint_dir / "state"), delete_checkpoint=False
+        )
         start = time.perf_counter()
         model.fit(
             train_ds,
             epochs=budget.epochs,
             validation_data=val_ds,
-            callbacks=[log],
+            callbacks=[log, backup],
             verbose=1 if sys.stdout.isatty() else 0,
             shuffle=False,  # train_ds is already shuffled, with its own seed
         )
         fit_seconds = time.perf_counter() - start
     if log.diverged_at is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # never resume into a NaN
         raise ActbenchError(
             f"{spec.name} diverged: the loss became NaN in epoch {log.diverged_at} "
             f"(train.learning_rate = {recipe.learning_rate}); lower the learning rate"
@@ -266,4 +304,38 @@ def train_run(
     # Throughput of the steady state: the first epoch includes tracing and compilation.
     steady = log.epoch_seconds[1:] or log.epoch_seconds
     images_per_second = steps * budget.batch_size * len(steady) / sum(steady)
-    return TrainResult(model, log.history, log.epoch_seconds, fit_seconds, images_per_second)
+    history = read_history(live_dir)  # every epoch, those before a resume included
+    return TrainResult(
+        model, history, log.epoch_seconds, fit_seconds, images_per_second, resumed_from
+    )
+
+
+FINGERPRINT = "fingerprint.json"
+
+
+def resume_point(checkpoint_dir: Path, fingerprint: dict) -> int | None:
+    """The epoch to resume after, if ``checkpoint_dir`` holds a backup of this very run."""
+    meta = checkpoint_dir / "state" / "training_metadata.json"
+    try:
+        same = json.loads((checkpoint_dir / FINGERPRINT).read_text()) == fingerprint
+        epoch = int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return epoch if same and epoch > 0 else None
+
+
+CURVES = ("train/loss", "train/accuracy", "val/loss", "val/accuracy")
+
+
+def read_history(live_dir: Path) -> dict[str, np.ndarray]:
+    """Per-epoch curves from a dvclive directory (``plots/metrics/<split>/<name>.tsv``)."""
+    out = {}
+    for curve in CURVES:
+        path = live_dir / "plots" / "metrics" / f"{curve}.tsv"
+        if not path.is_file():
+            raise ActbenchError(f"{path} is missing; rerun the run's train stage (`dvc repro`)")
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        name = curve.split("/")[1]
+        out[curve] = np.array([float(r[name]) for r in sorted(rows, key=lambda r: int(r["step"]))])
+    return out
