@@ -144,10 +144,10 @@ def test_3_exp_run_reruns_only_the_candidate(repo):
     )
 
 
-def test_4_queued_experiments_both_run(repo):
+def test_4_queued_experiments_both_run_in_parallel(repo):
     run(repo, "dvc", "exp", "run", "--queue", "-S", "activation=relu,gelu", "-S", "seeds=[0]",
         "-S", "profiles.quick.min_seeds=1")  # fmt: skip
-    run(repo, "dvc", "queue", "start")
+    run(repo, "dvc", "queue", "start", "-j", "2")  # two workers: both experiments at once
     deadline = time.time() + 600
     while time.time() < deadline:
         status = run(repo, "dvc", "queue", "status").stdout
@@ -156,14 +156,18 @@ def test_4_queued_experiments_both_run(repo):
         time.sleep(5)
     assert status.count("Success") >= 2, status
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
-    candidates = {
-        r["data"]["metrics"]["metrics/summary.json"]["data"]["candidate"]
+    summaries = [
+        r["data"]["metrics"]["metrics/summary.json"]["data"]
         for commit in shown
         for e in (commit.get("experiments") or [])
         for r in e["revs"]
         if r.get("data") and "metrics/summary.json" in (r["data"].get("metrics") or {})
-    }
-    assert {"relu", "gelu"} <= candidates
+    ]
+    by_candidate = {s["candidate"]: s["digits"] for s in summaries}
+    assert {"relu", "gelu"} <= set(by_candidate)
+    # Each experiment has its own numbers: neither overwrote the other's files.
+    assert by_candidate["relu"]["n_seeds"] == by_candidate["gelu"]["n_seeds"] == 1
+    assert by_candidate["relu"]["test_accuracy"] != by_candidate["gelu"]["test_accuracy"]
 
 
 def test_5_metrics_diff_shows_a_changed_hyperparameter(repo):

@@ -67,6 +67,7 @@ class TrainParams:
     jit_compile: Literal["auto"] | bool
     steps_per_execution: int
     mixed_precision: Literal["auto", "off", "bfloat16", "float16"]
+    distribute: Literal["auto", "off", "mirrored"]
 
 
 @dataclass(frozen=True)
