@@ -104,5 +104,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path):
         assert res.returncode == 0, res.stderr[-3000:]
         out[mode] = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["off"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2
-    # Same global batch and data; batch-norm statistics are per replica, so close, not equal.
-    np.testing.assert_allclose(out["mirrored"]["loss"], out["off"]["loss"], rtol=0.05)
+    # Same global batch, data and initial weights. Batch norm normalises per replica (32 images
+    # instead of 64), so trajectories drift apart; the first epoch's mean loss must still agree.
+    np.testing.assert_allclose(out["mirrored"]["loss"][0], out["off"]["loss"][0], rtol=0.02)
+    assert out["mirrored"]["loss"][1] < out["mirrored"]["loss"][0]
