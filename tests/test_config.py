@@ -9,18 +9,14 @@ import yaml
 from actbench import config
 from actbench.errors import ActbenchError
 
+from .project import with_changes
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def with_change(dotted: str, value):
-    raw = copy.deepcopy(BASE)
-    node = raw
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-        node = node[p]
-    node[leaf] = value
-    return raw
+    return with_changes(copy.deepcopy(BASE), **{dotted: value})
 
 
 def test_repository_params_are_valid():

@@ -15,6 +15,7 @@ from actbench.config import Folder
 from actbench.errors import ActbenchError
 
 from . import fakes
+from .project import set_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,14 +228,7 @@ def _run(script: str, *args: str, cwd: Path):
 
 
 def _write_params(cwd: Path, **changes) -> None:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    (cwd / "params.yaml").write_text(yaml.safe_dump(raw))
+    set_params(cwd, **changes)
 
 
 def test_preprocess_stage_writes_npz_and_sidecar_for_digits(tmp_path):

@@ -7,68 +7,20 @@ a bad param, and sharing through a DVC remote.
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore"]
+from .project import make_repo, set_params, sh
 
 pytestmark = pytest.mark.e2e
 
 
-def run(
-    cwd: Path, *args: str, check: bool = True, timeout: int = 900
-) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "PYTHONPATH": str(cwd / "src")}  # fmt: skip
-    res = subprocess.run(
-        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if check and res.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-        )
-    return res
-
-
-def edit_params(repo: Path, **changes) -> None:
-    path = repo / "params.yaml"
-    raw = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("project")
-    for name in COPIED:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(
-                src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            shutil.copy(src, repo / name)
-    run(repo, "git", "init", "-q", "-b", "main")
-    run(repo, "git", "config", "user.email", "ci@example.com")
-    run(repo, "git", "config", "user.name", "CI")
-    run(repo, "dvc", "init", "-q")
-    run(repo, "dvc", "config", "core.analytics", "false")
-    edit_params(
-        repo,
+    return make_repo(
+        tmp_path_factory.mktemp("project"),
         datasets=["digits"],
         baselines=["relu"],
         seeds=[0, 1, 2],
@@ -78,13 +30,10 @@ def repo(tmp_path_factory) -> Path:
             "profiles.quick.train_size": {},
         },
     )
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "project")
-    return repo
 
 
 def test_1_repro_runs_every_stage_and_writes_all_outputs(repo):
-    res = run(repo, "dvc", "repro")
+    res = sh(repo, "dvc", "repro")
     for stage in ("download@digits", "preprocess@digits", "train@relu-digits-0", "train_candidate@tanhrelu-digits-2",
                   "evaluate@relu-digits-1", "evaluate_candidate@tanhrelu-digits-0", "compare", "plot"):  # fmt: skip
         assert f"Running stage '{stage}'" in res.stdout
@@ -115,18 +64,18 @@ def test_1_repro_runs_every_stage_and_writes_all_outputs(repo):
         assert (repo / "plots/figures" / f"{name}.png").stat().st_size > 10_000
     report = (repo / "report.md").read_text()
     assert "tanhrelu" in report and "outperforms" not in report
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "first results")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "first results")
 
 
 def test_2_second_repro_is_a_no_op(repo):
-    res = run(repo, "dvc", "repro")
+    res = sh(repo, "dvc", "repro")
     assert "Data and pipelines are up to date." in res.stdout
     assert "Running stage" not in res.stdout
 
 
 def test_3_exp_run_reruns_only_the_candidate(repo):
-    res = run(repo, "dvc", "exp", "run", "-S", "activation=elu")
+    res = sh(repo, "dvc", "exp", "run", "-S", "activation=elu")
     ran = {
         line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")
     }
@@ -136,7 +85,7 @@ def test_3_exp_run_reruns_only_the_candidate(repo):
         "compare",
         "plot",
     }
-    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     exps = [e for commit in shown for e in (commit.get("experiments") or [])]
     metrics = [r["data"]["metrics"] for e in exps for r in e["revs"] if r.get("data")]
     assert any(
@@ -145,17 +94,17 @@ def test_3_exp_run_reruns_only_the_candidate(repo):
 
 
 def test_4_queued_experiments_both_run_in_parallel(repo):
-    run(repo, "dvc", "exp", "run", "--queue", "-S", "activation=relu,gelu", "-S", "seeds=[0]",
+    sh(repo, "dvc", "exp", "run", "--queue", "-S", "activation=relu,gelu", "-S", "seeds=[0]",
         "-S", "profiles.quick.min_seeds=1")  # fmt: skip
-    run(repo, "dvc", "queue", "start", "-j", "2")  # two workers: both experiments at once
+    sh(repo, "dvc", "queue", "start", "-j", "2")  # two workers: both experiments at once
     deadline = time.time() + 600
     while time.time() < deadline:
-        status = run(repo, "dvc", "queue", "status").stdout
+        status = sh(repo, "dvc", "queue", "status").stdout
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(5)
     assert status.count("Success") >= 2, status
-    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     summaries = [
         r["data"]["metrics"]["metrics/summary.json"]["data"]
         for commit in shown
@@ -171,48 +120,48 @@ def test_4_queued_experiments_both_run_in_parallel(repo):
 
 
 def test_5_metrics_diff_shows_a_changed_hyperparameter(repo):
-    run(repo, "git", "checkout", "-q", "--", ".")  # the workspace as committed
-    run(repo, "dvc", "checkout", "-q")
-    edit_params(repo, **{"train.label_smoothing": 0.0})
-    res = run(repo, "dvc", "repro")
+    sh(repo, "git", "checkout", "-q", "--", ".")  # the workspace as committed
+    sh(repo, "dvc", "checkout", "-q")
+    set_params(repo, **{"train.label_smoothing": 0.0})
+    res = sh(repo, "dvc", "repro")
     assert "Running stage 'train@relu-digits-0'" in res.stdout
-    diff = json.loads(run(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
     changed = diff["metrics/train/baseline/relu_digits_s0.json"]
     assert changed["train_loss"]["diff"] != 0
 
 
 def test_6_plots_show_renders_training_curves(repo):
     out = repo / "plots_html"
-    run(repo, "dvc", "plots", "show", "-o", str(out))
+    sh(repo, "dvc", "plots", "show", "-o", str(out))
     html = (out / "index.html").read_text()
     assert "dvclive/baseline/relu_digits_s0/plots/metrics" in html
     assert "accuracy" in html
 
 
 def test_7_bad_param_fails_with_one_line(repo):
-    edit_params(repo, **{"profiles.quick.epochs": 0})
-    res = run(repo, "dvc", "repro", check=False)
+    set_params(repo, **{"profiles.quick.epochs": 0})
+    res = sh(repo, "dvc", "repro", check=False)
     assert res.returncode != 0
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "actbench:" in ln]
     assert (
         lines and "profiles.quick.epochs = 0 is not valid; expected a positive integer" in lines[0]
     )
     assert "Traceback" not in res.stdout + res.stderr
-    run(repo, "git", "checkout", "-q", "--", "params.yaml")
+    sh(repo, "git", "checkout", "-q", "--", "params.yaml")
 
 
 def test_8_remote_push_pull_restores_everything_in_a_fresh_clone(repo, tmp_path):
-    run(repo, "dvc", "checkout", "-q")
-    run(repo, "dvc", "repro")  # back to the committed results
+    sh(repo, "dvc", "checkout", "-q")
+    sh(repo, "dvc", "repro")  # back to the committed results
     remote = tmp_path / "remote"
-    run(repo, "dvc", "remote", "add", "-d", "shared", str(remote))
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "remote", "--allow-empty")
-    run(repo, "dvc", "push")
+    sh(repo, "dvc", "remote", "add", "-d", "shared", str(remote))
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "remote", "--allow-empty")
+    sh(repo, "dvc", "push")
     clone = tmp_path / "clone"
-    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
-    run(clone, "dvc", "pull")
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    sh(clone, "dvc", "pull")
     assert (clone / "models/candidate/tanhrelu_digits_s0.keras").is_file()
     assert (clone / "data/prepared/digits.npz").is_file()
-    res = run(clone, "dvc", "repro")
+    res = sh(clone, "dvc", "repro")
     assert "Data and pipelines are up to date." in res.stdout

@@ -14,42 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore"]
+from .project import env_for, make_repo, set_params, sh
+
 RUN = "tanhrelu_digits_s0"
 ARGS = ("--role", "candidate", "--activation", "tanhrelu", "--dataset", "digits", "--seed", "0")
 
 
-def env_for(repo: Path) -> dict:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            "PYTHONPATH": str(repo / "src")}  # fmt: skip
-
-
-def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run(
-        list(args), cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=900
-    )
-    if check and res.returncode != 0:
-        raise AssertionError(f"{args} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    return res
-
-
 def stage(repo: Path, script: str, *args: str) -> subprocess.CompletedProcess:
     return sh(repo, sys.executable, f"stages/{script}", *args, check=False)
-
-
-def set_params(repo: Path, **changes) -> None:
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 BASE = {
@@ -65,20 +38,7 @@ BASE = {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A committed DVC project on digits with the data already prepared."""
-    repo = tmp_path_factory.mktemp("reliable")
-    for name in COPIED:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(
-                src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            shutil.copy(src, repo / name)
-    set_params(repo, **BASE)
-    sh(repo, "git", "init", "-q")
-    sh(repo, "dvc", "init", "-q")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    repo = make_repo(tmp_path_factory.mktemp("reliable"), **BASE)
     sh(repo, "dvc", "repro", "preprocess@digits")
     (repo / "params.base.yaml").write_text((repo / "params.yaml").read_text())
     return repo

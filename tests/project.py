@@ -1,0 +1,75 @@
+"""Test helpers for tests that run the project itself: a copy in a temporary git repository,
+its params edited by dotted key, and commands run with this environment's tools first on PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore"]
+
+
+def with_changes(raw: dict, **changes) -> dict:
+    """``raw`` with each dotted key (``"train.learning_rate"``) set to its value, in place."""
+    for dotted, value in changes.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return raw
+
+
+def set_params(repo: Path, **changes) -> None:
+    """Edit ``repo/params.yaml``; a new copy of the repository's params when there is none."""
+    path = repo / "params.yaml"
+    source = path if path.exists() else ROOT / "params.yaml"
+    raw = with_changes(yaml.safe_load(source.read_text()), **changes)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def env_for(repo: Path) -> dict:
+    """The environment for commands in ``repo``: its own ``src`` first, DVC analytics off."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+            "PYTHONPATH": str(repo / "src")}  # fmt: skip
+
+
+def sh(
+    repo: Path, *args: str, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    res = subprocess.run(
+        list(args), cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=timeout
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        )
+    return res
+
+
+def make_repo(repo: Path, **changes) -> Path:
+    """Copy the project into ``repo``, apply the params ``changes``, init git and DVC, commit."""
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(
+                src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        else:
+            shutil.copy(src, repo / name)
+    set_params(repo, **changes)
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "config", "user.email", "ci@example.com")
+    sh(repo, "git", "config", "user.name", "CI")
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "dvc", "config", "core.analytics", "false")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "project")
+    return repo
