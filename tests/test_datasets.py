@@ -287,3 +287,21 @@ def test_corrupt_prepared_npz_fails_clearly(tmp_path):
         datasets.load_prepared(path)
     with pytest.raises(ActbenchError, match="is missing"):
         datasets.load_prepared(tmp_path / "nope.npz")
+
+
+def test_folder_dataset_through_the_ingest_and_preprocess_stages(tmp_path):
+    _folder_tree(tmp_path / "photos", with_split=True)
+    folder = {"path": "photos", "image_size": [6, 6], "color": "grayscale"}
+    _write_params(tmp_path, datasets=["shoes"], **{"data.folders": {"shoes": folder}})
+    res = _run(
+        "ingest.py", "--dataset", "shoes", "--out", "data/raw/shoes/ingested.npz", cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr
+    res = _run("preprocess.py", "--dataset", "shoes", "--raw", "data/raw/shoes",
+               "--out", "data/prepared/shoes.npz", "--meta", "data/prepared/shoes.json", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    arrays = datasets.load_prepared(tmp_path / "data/prepared/shoes.npz")
+    assert list(arrays["class_names"]) == ["cat", "dog"]
+    assert arrays["x_train"].shape[1:] == (6, 6, 1)
+    assert len(arrays["y_test"]) == 4  # the folder's own test split, untouched
+    assert len(arrays["y_train"]) + len(arrays["y_val"]) == 12
