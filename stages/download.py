@@ -11,7 +11,6 @@ from pathlib import Path
 
 from actbench import config, datasets
 from actbench.cli import run_stage
-from actbench.errors import ActbenchError
 from actbench.io import write_json
 
 
@@ -22,10 +21,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     params = config.load(args.params)
-    if args.dataset not in params.dataset_names():
-        raise ActbenchError(
-            f"unknown dataset {args.dataset!r}; valid names: {', '.join(params.dataset_names())}"
-        )
+    params.check_dataset(args.dataset)
     record = {"dataset": args.dataset}
     if args.dataset in datasets.SOURCES:
         source = datasets.SOURCES[args.dataset]

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from actbench import config, datasets
 from actbench.cli import run_stage
-from actbench.errors import ActbenchError
 from actbench.io import versions, write_json
 
 
@@ -25,10 +24,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     params = config.load(args.params)
-    if args.dataset not in params.dataset_names():
-        raise ActbenchError(
-            f"unknown dataset {args.dataset!r}; valid names: {', '.join(params.dataset_names())}"
-        )
+    params.check_dataset(args.dataset)
     raw = datasets.load_raw(args.dataset, args.raw)
     train_size = params.budget.train_size.get(args.dataset)
     arrays = datasets.prepare(

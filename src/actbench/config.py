@@ -116,6 +116,13 @@ class Params:
         """Every name a dataset may have: the built-ins and the configured folders."""
         return [*BUILTIN_DATASETS, *self.data.folders]
 
+    def check_dataset(self, name: str) -> None:
+        """Refuse a dataset name that is neither built in nor a configured folder."""
+        if name not in self.dataset_names():
+            raise ActbenchError(
+                f"unknown dataset {name!r}; valid names: {', '.join(self.dataset_names())}"
+            )
+
 
 def _fail(key: str, value: Any, allowed: str) -> typing.NoReturn:
     raise ActbenchError(f"params.yaml: {key} = {value!r} is not valid; expected {allowed}")
