@@ -1,28 +1,51 @@
-# The two commands the README promises, plus a few helpers. Each target (re)uses .venv,
-# created from the exact pins in requirements/dev.lock; it is rebuilt when the lock changes.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-LOCK   := requirements/dev.lock
+# The two commands the README promises, plus a few helpers. Each environment is created from the
+# exact pins of its lock file, and recreated from scratch when the lock changes, so it matches the
+# lock exactly (tools/check_venv.py verifies that). Nothing is installed unpinned or upgraded online.
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+LOCK     := requirements/dev.lock
+JAX_VENV := .venv-jax
+JAX_LOCK := requirements/jax.lock
+PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: setup repro test lint benchmark timing lock clean-venv
+.PHONY: setup setup-jax repro test test-tf test-jax lint benchmark timing gpu-check cluster lock clean-venv python-version
+
+python-version:
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v[:2] == (3, 11) else f"actbench needs Python 3.11 (its lock files pin wheels for 3.11); $(PYTHON) is {v[0]}.{v[1]}.{v[2]}: run make PYTHON=/path/to/python3.11")'
 
 setup: $(VENV)/.installed
+setup-jax: $(JAX_VENV)/.installed
 
-$(VENV)/.installed: $(LOCK) pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $@
+# $(1): environment folder, $(2): lock file
+define make-venv
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python $(PIP) --require-hashes -r $(2)
+	$(1)/bin/python $(PIP) --no-build-isolation -e .
+	$(1)/bin/python tools/check_venv.py $(2)
+	touch $(1)/.installed
+endef
+
+$(VENV)/.installed: $(LOCK) pyproject.toml | python-version
+	$(call make-venv,$(VENV),$(LOCK))
+
+$(JAX_VENV)/.installed: $(JAX_LOCK) pyproject.toml | python-version
+	$(call make-venv,$(JAX_VENV),$(JAX_LOCK))
 
 # The main job: the whole benchmark on the default (quick) profile.
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# The test suite, lint included; .ci/run calls exactly this.
-test: setup lint
-	$(BIN)/python -m pytest -q
+# The test suite, lint included; .ci/run calls exactly this. TensorFlow first, then the
+# backend-portable tests (and a whole `dvc repro`) on Keras + JAX without TensorFlow.
+test: lint test-tf test-jax
+
+test-tf: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+test-jax: setup-jax
+	PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -q -m portable
 
 lint: setup
 	$(BIN)/ruff check .
@@ -37,12 +60,20 @@ benchmark: setup
 timing: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/time_quick_profile.py
 
-# Re-pin every dependency (needs uv: pip install uv). Commit both lock files together.
+# A short GPU check (throughput, MFU, convergence); runs on whichever backend is installed.
+gpu-check: setup
+	$(BIN)/python tools/gpu_check.py
+
+# The stale train and evaluate stages on a Ray cluster (local by default; RAY_ADDRESS or ARGS=--address ...).
+cluster: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m actbench.cluster run $(ARGS)
+
+# Re-pin every dependency (needs uv: pip install uv). Commit the lock files together.
+UV_COMPILE := uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
 lock:
-	uv pip compile pyproject.toml --extra cpu --extra dev --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements/dev.lock
-	uv pip compile pyproject.toml --extra gpu --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements/gpu.lock
+	$(UV_COMPILE) --extra cpu --extra dev --extra cluster -o requirements/dev.lock
+	$(UV_COMPILE) --extra jax --extra dev -o requirements/jax.lock
+	$(UV_COMPILE) --extra gpu --extra cluster -o requirements/gpu.lock
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(JAX_VENV)

@@ -1,50 +1,42 @@
-"""Compare stage: aggregate every evaluated run over seeds and test the candidate.
+"""Compare stage: aggregate every run over seeds and test the candidate against each baseline.
 
     python stages/compare.py
 
-Writes metrics/compare/<activation>_<dataset>.json (mean, std, 95% CI and per-seed values of test
-accuracy, macro-F1, best validation accuracy, last-epochs validation spread and the dying-unit
-diagnostic), metrics/compare/comparison.json (paired tests with Holm correction and verdicts)
-and metrics/summary.json (the compact table for `dvc exp show`). Reads params: activation,
-baselines, datasets, seeds, profile, compare.*.
+Writes metrics/comparison.json (per activation and dataset: mean, std, 95% CI and per-seed
+values; per dataset and baseline: the family-corrected tests, interval, minimum detectable
+difference and verdict; across datasets: the probability of improvement) and
+metrics/summary.json (the compact table `dvc exp show` and `dvc metrics diff` display).
+Reads params: activation, baselines, datasets, seeds, profile, compare.*.
 """
 
 import argparse
 from pathlib import Path
 
-from actbench import config, results
+import _src  # noqa: F401  (first: run the src/ next to this script)
+from actbench import params as params_lib
+from actbench import results
 from actbench.cli import run_stage
 from actbench.io import write_json
+from actbench.runs import provenance
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="metrics/compare", type=Path)
+    parser.add_argument("--out", default="metrics/comparison.json", type=Path)
     parser.add_argument("--summary", default="metrics/summary.json", type=Path)
     args = parser.parse_args()
-    params = config.load(args.params)
+    params = params_lib.load(args.params)
     groups = results.group_runs(params)
-    for (activation, dataset), group in groups.items():
-        summary = group.summary(params.compare.last_epochs, params.profile)
-        write_json(args.out / f"{activation}_{dataset}.json", summary)
-    comparisons = results.compare(params, groups)
-    write_json(
-        args.out / "comparison.json",
-        {
-            "candidate": params.activation,
-            "alpha": params.compare.alpha,
-            "profile": params.profile,
-            "datasets": comparisons,
-        },  # fmt: skip
-    )
-    summary = results.summary(params, groups, comparisons)
+    comparison = results.compare(params, groups)
+    write_json(args.out, {**comparison, "provenance": provenance(params.profile)})
+    summary = results.summary(comparison)
     write_json(args.summary, summary)
     for dataset in params.datasets:
-        row = summary[dataset]
-        print(
-            f"{dataset}: {params.activation} {row['test_accuracy']:.4f}, {row.get('verdict_vs_best', '-')}"
+        verdicts = ", ".join(
+            f"{b}: {v['verdict']}" for b, v in summary[dataset].items() if isinstance(v, dict)
         )
+        print(f"{dataset}: {params.activation} {summary[dataset]['accuracy']:.4f} ({verdicts})")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
-"""Download stage: fetch a dataset's official files into data/raw/<dataset>/download/.
+"""Download stage: fetch a built-in dataset's official files into data/raw/<dataset>/download/.
 
     python stages/download.py --dataset cifar10 --out data/raw/cifar10/download
 
-Reads params: data.mirror (a base URL or a local directory holding the official files).
-digits and folder datasets need no download: their step only records where the data comes from.
+Where the files come from is a machine setting, not a param: ACTBENCH_MIRROR or `mirror:` in
+actbench.local.yaml (a directory or base URL holding the official files), else the official
+URLs. Every file is checked by its published MD5 and SHA-256. digits and folder datasets need
+no download: their step only records where the data come from.
 """
 
 import argparse
 from pathlib import Path
 
-from actbench import config, datasets
+import _src  # noqa: F401  (first: run the src/ next to this script)
+from actbench import params as params_lib
+from actbench import settings
 from actbench.cli import run_stage
-from actbench.io import write_json
+from actbench.data import catalog, sources
+from actbench.io import all_or_nothing, write_json
 
 
 def main() -> None:
@@ -20,25 +25,25 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = config.load(args.params)
+    params = params_lib.load(args.params)
     params.check_dataset(args.dataset)
-    record = {"dataset": args.dataset}
-    if args.dataset in datasets.SOURCES:
-        source = datasets.SOURCES[args.dataset]
-        record["checksums"] = datasets.download(args.dataset, args.out, mirror=params.data.mirror)
-        record["from"] = params.data.mirror or source.urls[0]
-    elif args.dataset == "digits":
-        args.out.mkdir(parents=True, exist_ok=True)
-        record["from"] = (
-            "scikit-learn's bundled copy (sklearn.datasets.load_digits); nothing to download"
-        )
-    else:
-        args.out.mkdir(parents=True, exist_ok=True)
-        record["from"] = (
-            f"image folder {params.data.folders[args.dataset].path}, read by ingest@{args.dataset}"
-        )
-    write_json(args.out / "SOURCE.json", record)
-    print(f"{args.dataset}: {record['from']}")
+    builtin = catalog.BUILTIN.get(args.dataset)
+    record: dict[str, object] = {"dataset": args.dataset}
+    with all_or_nothing(args.out):  # the folder whole, or not at all
+        if builtin is not None and builtin.files:
+            mirror = settings.get("mirror")
+            record["files"] = sources.download(args.dataset, args.out, mirror=mirror)
+            record["official_urls"] = list(builtin.urls)
+            origin = mirror or builtin.urls[0]
+        else:
+            args.out.mkdir(parents=True, exist_ok=True)
+            origin = record["from"] = (
+                builtin.citation
+                if builtin is not None
+                else f"image folder {params.data.folders[args.dataset].path}, read by ingest@{args.dataset}"
+            )
+        write_json(args.out / "SOURCE.json", record)  # the mirror is not recorded: machine-specific
+    print(f"{args.dataset}: {origin}")
 
 
 if __name__ == "__main__":

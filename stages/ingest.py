@@ -9,8 +9,10 @@ The folder itself is this stage's DVC dependency, so changed images are noticed.
 import argparse
 from pathlib import Path
 
-from actbench import config, datasets
+import _src  # noqa: F401  (first: run the src/ next to this script)
+from actbench import params as params_lib
 from actbench.cli import run_stage
+from actbench.data import folders
 from actbench.errors import ActbenchError
 
 
@@ -20,19 +22,25 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = config.load(args.params)
+    params = params_lib.load(args.params)
     if args.dataset not in params.data.folders:
         raise ActbenchError(
             f"unknown folder dataset {args.dataset!r}; configured folders: "
             f"{', '.join(params.data.folders) or '(none)'}"
         )
     folder = params.data.folders[args.dataset]
-    raw = datasets.read_folder(folder, Path.cwd(), skip_non_images=params.data.skip_non_images)
-    datasets.save_ingested(args.out, raw)
-    n_test = 0 if raw.x_test is None else len(raw.x_test)
+    arrays = folders.read_folder(
+        folder.path,
+        folder.image_size,
+        folder.color,
+        Path.cwd(),
+        skip_bad=params.data.skip_non_images,
+    )
+    folders.save_ingested(args.out, arrays)
+    n_test = len(arrays["x_test"]) if "x_test" in arrays else 0
     print(
-        f"{args.dataset}: {len(raw.x_train)} train + {n_test} test images, "
-        f"{len(raw.class_names)} classes, {len(raw.skipped)} non-image files skipped"
+        f"{args.dataset}: {len(arrays['x_train'])} train + {n_test} test images, "
+        f"{len(arrays['class_names'])} classes, {len(arrays['skipped'])} unusable files skipped"
     )
 
 

@@ -1,65 +1,71 @@
-"""Plot stage: the figures under plots/figures/ and report.md at the repository root.
+"""Plot stage: figures, the data behind DVC's own charts, and report.md.
 
     python stages/plot.py
 
-Reads the per-run metrics and curves, metrics/compare/ and data/prepared/<dataset>.json.
-Reads params: activation, baselines, datasets, seeds, profile, profiles.<profile>.*,
-compare.*, plot.smoothing.
+Writes plots/figures/*.png (learning curves and comparison per dataset, activation shapes,
+diagnostics), plots/report/confusion_<dataset>.png (for report.md), plots/curves/<dataset>.csv
+(mean validation curves of every activation: `dvc plots show` overlays them) and
+plots/confusion/<dataset>.csv (the candidate's test predictions over all seeds), and report.md.
+Reads params: activation, baselines, datasets, seeds, profile, profiles.<profile>.*, compare.*,
+plot.smoothing.
 """
 
 import argparse
 import shutil
 from pathlib import Path
 
-from actbench import config, plotting, report, results
+import _src  # noqa: F401  (first: run the src/ next to this script)
+from actbench import params as params_lib
+from actbench import plotting, report, results
 from actbench.cli import run_stage
-from actbench.io import atomic_path, read_json, versions
+from actbench.data import prepared
+from actbench.io import atomic_path, read_json
+from actbench.runs import versions
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--figures", default="plots/figures", type=Path)
+    parser.add_argument("--plots", default="plots", type=Path)
     parser.add_argument("--report", default="report.md", type=Path)
     args = parser.parse_args()
-    params = config.load(args.params)
+    params = params_lib.load(args.params)
     groups = results.group_runs(params)
-    comparisons = read_json("metrics/compare/comparison.json")["datasets"]
-    summaries = {
-        key: read_json(Path("metrics/compare") / f"{key[0]}_{key[1]}.json") for key in groups
-    }
+    comparison = read_json("metrics/comparison.json")
     acts, cand, prof = params.activations, params.activation, params.profile
-    shutil.rmtree(args.figures, ignore_errors=True)  # no stale figures from other datasets
+    for sub in ("figures", "report", "curves", "confusion"):
+        shutil.rmtree(args.plots / sub, ignore_errors=True)  # no stale files from other datasets
     figures: dict[str, list[str]] = {}
     sizes = {}
     for dataset in params.datasets:
-        meta = read_json(Path("data/prepared") / f"{dataset}.json")
+        meta = read_json(prepared.sidecar_of(dataset))
         sizes[dataset] = {k: v["total"] for k, v in meta["counts"].items()}
-        names = meta["class_names"]
-        paths = {
-            kind: args.figures / f"{kind}_{dataset}.png"
-            for kind in ("curves", "comparison", "confusion")
-        }
-        plotting.learning_curves(
-            groups, dataset, acts, cand, params.plot.smoothing, prof, paths["curves"]
+        results.write_curves(groups, params, args.plots / "curves" / f"{dataset}.csv", dataset)
+        results.write_candidate_confusion(
+            groups, params, args.plots / "confusion" / f"{dataset}.csv", dataset
         )
-        plotting.comparison(summaries, comparisons, dataset, acts, cand, prof, paths["comparison"])
-        means = {b: summaries[(b, dataset)]["test_accuracy"]["mean"] for b in comparisons[dataset]}
-        best = max(means, key=lambda b: means[b]) if means else None
-        plotting.confusion(groups, dataset, cand, best, names, prof, paths["confusion"])
-        figures[dataset] = [p.as_posix() for p in paths.values()]
-    general = [args.figures / "activations.png", args.figures / "dying_units.png"]
+        paths = [args.plots / "figures" / f"curves_{dataset}.png", args.plots / "figures" / f"comparison_{dataset}.png",
+                 args.plots / "report" / f"confusion_{dataset}.png"]  # fmt: skip
+        plotting.learning_curves(groups, dataset, acts, cand, params.plot.smoothing, prof, paths[0])
+        versus = comparison["comparisons"][dataset]
+        plotting.comparison(comparison["aggregates"], versus, dataset, acts, cand, prof, paths[1])
+        best = results.best_baseline(comparison, dataset)
+        plotting.confusion(groups, dataset, cand, best, meta["class_names"], prof, paths[2])
+        figures[dataset] = [p.as_posix() for p in paths]
+    general = [
+        args.plots / "figures" / "activations.png",
+        args.plots / "figures" / "diagnostics.png",
+    ]
     plotting.activation_functions(acts, cand, prof, general[0])
-    plotting.dying_units(summaries, params.datasets, acts, cand, prof, general[1])
+    plotting.diagnostics(comparison["aggregates"], params.datasets, acts, cand, prof, general[1])
     figures[""] = [p.as_posix() for p in general]
     text = report.render(
-        params=params, summaries=summaries, comparisons=comparisons, sizes=sizes,
-        versions=versions(), figures=figures,
-    )  # fmt: skip
+        params=params, comparison=comparison, sizes=sizes, versions=versions(), figures=figures
+    )
     with atomic_path(args.report) as tmp:
         tmp.write_text(text)
     print(
-        f"wrote {args.report} and {sum(len(v) for v in figures.values())} figures in {args.figures}"
+        f"wrote {args.report} and {sum(len(v) for v in figures.values())} figures under {args.plots}"
     )
 
 

@@ -10,9 +10,12 @@ data.split_seed. Images stay uint8 NHWC; the model scales them to [0, 1].
 import argparse
 from pathlib import Path
 
-from actbench import config, datasets
+import _src  # noqa: F401  (first: run the src/ next to this script)
+from actbench import params as params_lib
 from actbench.cli import run_stage
-from actbench.io import versions, write_json
+from actbench.data import prepared, raw, splits
+from actbench.io import all_or_nothing, write_json
+from actbench.runs import provenance
 
 
 def main() -> None:
@@ -23,39 +26,36 @@ def main() -> None:
     parser.add_argument("--meta", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = config.load(args.params)
+    params = params_lib.load(args.params)
     params.check_dataset(args.dataset)
-    raw = datasets.load_raw(args.dataset, args.raw)
-    train_size = params.budget.train_size.get(args.dataset)
-    arrays = datasets.prepare(
-        raw,
+    data = raw.load_raw(args.dataset, args.raw)
+    train_size = params.active_profile.train_size.get(args.dataset)
+    arrays = splits.prepare(
+        data,
         val_size=params.data.val_size,
         test_size=params.data.test_size,
         split_seed=params.data.split_seed,
         train_size=train_size,
     )
-    counts = datasets.counts(arrays)
-    # The sidecar first, the arrays last: DVC sees both only if both were written.
-    write_json(
-        args.meta,
-        {
-            "dataset": args.dataset,
-            "profile": params.profile,
-            "image_shape": list(arrays["x_train"].shape[1:]),
-            "class_names": [str(n) for n in arrays["class_names"]],
-            "counts": counts,
-            "source_checksums": raw.checksums,
-            "skipped_files": raw.skipped,
-            "params": {
-                "train_size": train_size,
-                "val_size": params.data.val_size,
-                "test_size": params.data.test_size if raw.x_test is None else None,
-                "split_seed": params.data.split_seed,
-            },
-            "versions": versions(),
+    counts = splits.counts(arrays)
+    sidecar = {
+        "dataset": args.dataset,
+        "image_shape": list(arrays["x_train"].shape[1:]),
+        "class_names": [str(n) for n in arrays["class_names"]],
+        "counts": counts,
+        "source_checksums": data.checksums,
+        "skipped_files": data.skipped,
+        "params": {
+            "train_size": train_size,
+            "val_size": params.data.val_size,
+            "test_size": params.data.test_size if data.x_test is None else None,
+            "split_seed": params.data.split_seed,
         },
-    )
-    datasets.save_prepared(args.out, arrays)
+        **provenance(params.profile),
+    }
+    with all_or_nothing(args.out, args.meta):  # both or neither: nothing half-done for DVC
+        prepared.save(args.out, arrays)
+        write_json(args.meta, sidecar)
     print(
         f"{args.dataset}: train {counts['train']['total']}, val {counts['val']['total']}, "
         f"test {counts['test']['total']} images of shape {tuple(arrays['x_train'].shape[1:])}"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from actbench import datasets
-from actbench.synthetic import cifar_tarball, idx_gz, make_mirror, md5
+from tools.synthetic import cifar_tarball, idx_gz, make_mirror, md5, sha256
 
-__all__ = ["cifar_tarball", "idx_gz", "make_mirror", "md5", "trust_mirror"]
+from actbench.data import catalog
+
+__all__ = ["cifar_tarball", "idx_gz", "make_mirror", "md5", "sha256", "trust_mirror"]
 
 
 def trust_mirror(monkeypatch, root: Path) -> None:
     """Point the published checksums at the fake files (the real ones cannot match them)."""
-    for name, source in list(datasets.SOURCES.items()):
-        files = tuple(datasets.RemoteFile(f.name, md5(root / f.name)) for f in source.files)
-        monkeypatch.setitem(datasets.SOURCES, name, datasets.Source(files, source.urls))
+    for name, builtin in list(catalog.BUILTIN.items()):
+        files = tuple(
+            catalog.RemoteFile(
+                f.name, (root / f.name).stat().st_size, md5(root / f.name), sha256(root / f.name)
+            )
+            for f in builtin.files
+        )
+        monkeypatch.setitem(catalog.BUILTIN, name, dataclasses.replace(builtin, files=files))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -17,7 +17,7 @@ COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcign
 
 
 def with_changes(raw: dict, **changes) -> dict:
-    """``raw`` with each dotted key (``"train.learning_rate"``) set to its value, in place."""
+    """``raw`` with each dotted key (``"train.momentum"``) set to its value, in place."""
     for dotted, value in changes.items():
         node = raw
         *parents, leaf = dotted.split(".")
@@ -28,17 +28,19 @@ def with_changes(raw: dict, **changes) -> dict:
 
 
 def set_params(repo: Path, **changes) -> None:
-    """Edit ``repo/params.yaml``; a new copy of the repository's params when there is none."""
+    """Edit ``repo/params.yaml`` (comments kept); a new copy of the project's when there is none."""
     path = repo / "params.yaml"
     source = path if path.exists() else ROOT / "params.yaml"
-    raw = with_changes(yaml.safe_load(source.read_text()), **changes)
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    yaml = YAML()  # round-trip, YAML 1.2: as DVC reads and writes the file
+    raw = with_changes(yaml.load(source.read_text()), **changes)
+    with path.open("w") as fh:
+        yaml.dump(raw, fh)
 
 
 def env_for(repo: Path) -> dict:
-    """The environment for commands in ``repo``: its own ``src`` first, DVC analytics off."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            "PYTHONPATH": str(repo / "src")}  # fmt: skip
+    """The environment for commands in ``repo``: this environment's tools first, analytics off.
+    (Stage scripts import the ``src/`` next to them, so no PYTHONPATH is needed.)"""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 
 
 def sh(
@@ -54,8 +56,10 @@ def sh(
     return res
 
 
-def make_repo(repo: Path, **changes) -> Path:
-    """Copy the project into ``repo``, apply the params ``changes``, init git and DVC, commit."""
+def make_repo(repo: Path, files: dict[str, str] | None = None, **changes) -> Path:
+    """Copy the project into ``repo``, add ``files`` (path: text), apply the params ``changes``,
+    init git and DVC, commit."""
+    repo.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         src = ROOT / name
         if src.is_dir():
@@ -64,12 +68,15 @@ def make_repo(repo: Path, **changes) -> Path:
             )
         else:
             shutil.copy(src, repo / name)
+    for path, text in (files or {}).items():
+        (repo / path).write_text(text)
     set_params(repo, **changes)
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "config", "user.email", "ci@example.com")
     sh(repo, "git", "config", "user.name", "CI")
     sh(repo, "dvc", "init", "-q")
     sh(repo, "dvc", "config", "core.analytics", "false")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the chart templates
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "project")
     return repo

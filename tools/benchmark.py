@@ -9,13 +9,16 @@ the same rounds, so machine noise cancels. The machine and library versions are 
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from actbench import benchmark
-from actbench.io import machine, versions, write_json
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from actbench import activations, benchmark  # noqa: E402
+from actbench.io import write_json  # noqa: E402
+from actbench.runs import machine, versions  # noqa: E402
 
 
 def main() -> None:
@@ -25,7 +28,7 @@ def main() -> None:
     parser.add_argument("--skip-full-width", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
-    names = benchmark.unique_activations()
+    names = activations.modules()
     result: dict = {"machine": machine(), "versions": versions()}
     print("activation cost (forward + backward) ...", flush=True)
     result["activation_cost"] = benchmark.activation_cost(names, rounds=args.rounds)

@@ -1,11 +1,11 @@
 """Speed measurements, taken side by side in one process so machine noise cancels.
 
-* ``activation_cost``: forward + backward of every registered activation on the four ResNet-18
-  stage shapes at batch 128, in graph mode and under XLA, as medians of interleaved repeats and
-  as ratios to ReLU measured in the same rounds.
-* ``training_step``: ResNet-18 training throughput per activation at the quick and full widths,
-  with and without XLA, and its model FLOP utilisation against a measured matmul peak.
-* ``input_pipeline``: the training input pipeline alone, against the training throughput.
+* ``interleaved``: median seconds per call of several calls, one per round in a shuffled order.
+* ``activation_cost``: forward + backward of every activation on the four ResNet-18 stage shapes
+  at batch 128, in graph mode and under XLA (TensorFlow), as ratios to ReLU in the same rounds.
+* ``training_step``: ResNet-18 training throughput per activation, and its model FLOP utilisation
+  against a measured matmul peak.
+* ``training_flops_per_image``: the FLOPs a training step spends per image (any backend).
 
 Numbers depend on the machine: every result records it. Ratios are what travel between machines.
 """
@@ -18,51 +18,33 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from actbench import activations
 from actbench.resnet import build_resnet18
-from actbench.training import train_dataset
 
 STAGE_SHAPES = ((128, 32, 32, 64), (128, 16, 16, 128), (128, 8, 8, 256), (128, 4, 4, 512))
 
 
-def unique_activations() -> list[str]:
-    """Registry names without aliases (silu is swish)."""
-    seen, out = set(), []
-    for name in activations.names():
-        fn = activations.get(name)
-        if fn not in seen:
-            seen.add(fn)
-            out.append(name)
-    return out
-
-
-def _fwd_bwd(fn: Callable, jit: bool):
-    @tf.function(jit_compile=jit, reduce_retracing=True)
-    def step(x, dy):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = fn(x)
-        return y, tape.gradient(y, x, output_gradients=dy)
-
-    return step
+def _wait(out) -> None:
+    """Block until ``out`` is computed (device work is asynchronous on GPUs)."""
+    keras.tree.map_structure(
+        lambda t: keras.ops.convert_to_numpy(t) if hasattr(t, "shape") else t, out
+    )
 
 
 def _time(call: Callable[[], object]) -> float:
     start = time.perf_counter()
-    out = call()
-    tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)  # wait for it
+    _wait(call())
     return time.perf_counter() - start
 
 
 def interleaved(
-    calls: dict[str, Callable[[], object]], rounds: int, seed: int = 0
+    calls: dict[str, Callable[[], object]], rounds: int, seed: int = 0, warmup: int = 2
 ) -> dict[str, float]:
     """Median seconds per call, calling each once per round in a shuffled order."""
     for call in calls.values():  # trace/compile and warm caches outside the timing
-        _time(call)
-        _time(call)
+        for _ in range(warmup):
+            _time(call)
     samples: dict[str, list[float]] = {k: [] for k in calls}
     order = list(calls)
     rng = random.Random(seed)
@@ -73,7 +55,23 @@ def interleaved(
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 
+def _fwd_bwd(fn: Callable, jit: bool):
+    import tensorflow as tf
+
+    @tf.function(jit_compile=jit, reduce_retracing=True)
+    def step(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return y, tape.gradient(y, x, output_gradients=dy)
+
+    return step
+
+
 def activation_cost(names: list[str], shapes=STAGE_SHAPES, rounds: int = 15) -> dict:
+    """TensorFlow: forward + backward of each activation, graph mode and XLA."""
+    import tensorflow as tf
+
     out: dict[str, dict] = {}
     for mode, jit in (("graph", False), ("xla", True)):
         per_shape = {}
@@ -88,31 +86,43 @@ def activation_cost(names: list[str], shapes=STAGE_SHAPES, rounds: int = 15) -> 
                 n: {"ms": round(1e3 * t, 3), "ratio_to_relu": round(t / medians["relu"], 3)}
                 for n, t in medians.items()
             }
-        geo = {
-            n: round(
-                float(np.exp(np.mean([np.log(s[n]["ratio_to_relu"]) for s in per_shape.values()]))),
-                3,
-            )
-            for n in names
-        }
+        geo = {n: round(float(np.exp(np.mean([np.log(s[n]["ratio_to_relu"]) for s in per_shape.values()]))), 3)
+               for n in names}  # fmt: skip
         out[mode] = {"per_shape": per_shape, "geomean_ratio_to_relu": geo}
     return out
 
 
-def matmul_peak(n: int = 2048, rounds: int = 10) -> float:
-    """Measured dense float32 matmul throughput in FLOP/s (the MFU denominator)."""
-    a = tf.random.stateless_normal((n, n), seed=(4, 5))
-    b = tf.random.stateless_normal((n, n), seed=(6, 7))
-    mm = tf.function(lambda: tf.linalg.matmul(a, b))
+def matmul_peak(n: int = 2048, rounds: int = 10, dtype: str = "float32") -> float:
+    """Measured dense matmul throughput in FLOP/s (the MFU denominator), compiled, any backend."""
+    rng = np.random.default_rng(0)
+    a = keras.ops.cast(
+        keras.ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32)), dtype
+    )
+    b = keras.ops.cast(
+        keras.ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32)), dtype
+    )
+    if keras.config.backend() == "jax":
+        import jax
+
+        mm = jax.jit(lambda: a @ b)
+    else:
+        import tensorflow as tf
+
+        mm = tf.function(lambda: tf.linalg.matmul(a, b), jit_compile=True)
     seconds = interleaved({"mm": mm}, rounds)["mm"]
     return 2.0 * n**3 / seconds
 
 
 def training_flops_per_image(model: keras.Model) -> float:
-    """Forward FLOPs of convolutions and the dense head, times 3 for forward + backward."""
+    """Forward FLOPs of convolutions and dense layers (nested models included), times 3 for
+    forward + backward."""
     flops = 0.0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
+    layers = list(model.layers)
+    while layers:
+        layer = layers.pop()
+        if isinstance(layer, keras.Model):
+            layers.extend(layer.layers)
+        elif isinstance(layer, keras.layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             kh, kw, c_in, _ = layer.kernel.shape
             flops += 2.0 * h * w * kh * kw * c_in * c_out
@@ -123,11 +133,8 @@ def training_flops_per_image(model: keras.Model) -> float:
 
 def _compiled(name: str, width: int, jit: bool, shape=(32, 32, 3)) -> keras.Model:
     model = build_resnet18(shape, 10, name, width=width)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        jit_compile=jit,
-    )
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True), jit_compile=jit)  # fmt: skip
     return model
 
 
@@ -139,8 +146,9 @@ def training_step(
     Each timed call runs ``steps`` optimizer steps through the model's own compiled train
     function (``train_on_batch``), so the step is measured, not ``fit``'s per-call set-up.
     """
-    x = tf.random.stateless_uniform((batch, 32, 32, 3), seed=(8, 9))
-    y = tf.one_hot(tf.range(batch) % 10, 10)
+    rng = np.random.default_rng(8)
+    x = rng.random((batch, 32, 32, 3), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(batch) % 10]
     models = {(n, jit): _compiled(n, width, jit) for n in names for jit in (False, True)}
 
     def run(model):
@@ -148,32 +156,28 @@ def training_step(
             loss = model.train_on_batch(x, y)
         return loss
 
-    calls = {k: (lambda m=m: run(m)) for k, m in models.items()}
-    medians = interleaved(calls, rounds)
+    medians = interleaved({k: (lambda m=m: run(m)) for k, m in models.items()}, rounds)
     flops = training_flops_per_image(next(iter(models.values())))
     out = {}
     for jit, mode in ((False, "graph"), (True, "xla")):
         ips = {n: batch * steps / medians[(n, jit)] for n in names}
         out[mode] = {
-            n: {
-                "images_per_s": round(ips[n], 1),
-                "step_time_ratio_to_relu": round(ips["relu"] / ips[n], 3),
-                "tflops": round(ips[n] * flops / 1e12, 4),
-            }
+            n: {"images_per_s": round(ips[n], 1), "step_time_ratio_to_relu": round(ips["relu"] / ips[n], 3),
+                "tflops": round(ips[n] * flops / 1e12, 4)}
             for n in names
-        }
+        }  # fmt: skip
     out["training_gflop_per_image"] = round(flops / 1e9, 4)
     return out
 
 
-def input_pipeline(n_images: int = 20_000, batch: int = 128, pad: int = 4) -> float:
-    """Images per second of the augmented training pipeline alone (CIFAR-10 shapes)."""
+def input_pipeline(n_images: int = 20_000, batch: int = 128) -> float:
+    """Images per second of the host side of the training input pipeline alone (CIFAR shapes)."""
+    from actbench.training.pipeline import Batches
+
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, n_images)
-    ds = train_dataset(x, y, 10, batch, seed=0, pad=pad, flip=True)
-    for _ in ds.take(2):
-        pass
+    batches = Batches(x, y, 10, batch, seed=0)
     start = time.perf_counter()
-    count = sum(int(b[0].shape[0]) for b in ds)
+    count = sum(len(batches[i][0]) for i in range(len(batches)))
     return count / (time.perf_counter() - start)

@@ -1,51 +1,101 @@
-"""Evaluation on the test set, and the dying-unit diagnostic on validation images.
+"""Evaluation of one run: test metrics, the confusion pairs, and activation diagnostics.
 
-Test metrics use scikit-learn (precision, recall, F1, macro and per class; confusion pairs).
-The dying-unit diagnostic measures, on a fixed batch of validation images:
+Test metrics use scikit-learn (accuracy, log-loss, macro and per-class precision, recall, F1)
+on the logits of the model as it was trained (its own precision). The diagnostics run on a
+float32 copy of the model, on a fixed, stratified, shuffled sample of validation images, and
+mean the same for every activation:
 
-* ``dead_fraction``: per activation layer, the fraction of units (one unit = one position and
-  channel of the layer's output) whose local gradient ``|f'(z)|`` is below a threshold for
-  every image of the batch; reported per layer and as the mean over layers.
-* ``first_conv_grad``: the mean absolute gradient of the test-style loss (cross-entropy without
-  label smoothing, averaged over the batch) with respect to the first convolution's kernel.
+* ``never_active_fraction``: per activation layer, the fraction of units (one unit = one
+  position and channel of the layer) whose pre-activation ``z`` is negative for every image of
+  the sample; reported per layer and as the mean over layers.
+* ``mean_abs_derivative``: per layer, the mean of ``|f'(z)|`` over the sample and the units:
+  how much gradient the activation lets through; per layer and as the mean over layers.
 """
 
 from __future__ import annotations
 
+import csv
+import time
+from pathlib import Path
+
 import keras
 import numpy as np
-import tensorflow as tf
-from sklearn.metrics import log_loss, precision_recall_fscore_support
 
+from actbench import activations, runs
+from actbench.data import prepared
 from actbench.errors import ActbenchError
-from actbench.training import to_unit_float
+from actbench.io import all_or_nothing, atomic_path, ensure_writable, write_json
+from actbench.params import Params
+from actbench.training import device
+from actbench.training.pipeline import Augment, even_batch
+
+DIAGNOSTIC_CHUNK = 64  # images per forward pass of the diagnostic probe (bounds memory)
 
 
-def load_model(path) -> keras.Model:
-    """Load a saved run; a corrupt or foreign file becomes one clear error."""
-    import actbench.activations  # noqa: F401  (registers the custom activations)
+def load_model(path, activation: str | None = None) -> keras.Model:
+    """Load a saved run; a missing, corrupt or foreign file becomes one clear error.
 
+    ``activation`` registers just that activation; ``None`` registers every one.
+    """
+    assert Augment  # imported for its registration: saved models start with this layer
+    if activation is None:
+        activations.load_all()
+    else:
+        activations.get(activation)
+    if not Path(path).is_file():
+        raise ActbenchError(f"model {path} is missing; run its train stage (`dvc repro`)")
     try:
-        return keras.saving.load_model(path)
-    except FileNotFoundError:
-        raise ActbenchError(f"model {path} is missing; run its train stage (`dvc repro`)") from None
+        model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a damaged zip/config/weights
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise ActbenchError(
             f"model {path} cannot be loaded ({first}); delete it and rerun its train stage"
         ) from None
+    if not any(isinstance(lay, Augment) for lay in model.layers) or body_of(model) is None:
+        raise ActbenchError(
+            f"model {path} is not an actbench run (expected uint8 input, the augment layer and a "
+            "ResNet-18); delete it and rerun its train stage"
+        )
+    return model
 
 
-def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    data = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(to_unit_float)
-    return np.asarray(model.predict(data, verbose=0), dtype=np.float64)
+def body_of(model: keras.Model) -> keras.Model | None:
+    """The ResNet inside a saved run (the nested model after ``Augment``)."""
+    return next((lay for lay in model.layers if isinstance(lay, keras.Model)), None)
 
 
-def classification_metrics(
-    y_true: np.ndarray, logits: np.ndarray, class_names: list[str]
-) -> dict[str, object]:
+def _force_float32(config):
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+            name = config.get("config", {}).get("name", "")
+            if name.startswith("mixed_"):
+                return "float32"
+        return {k: _force_float32(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_force_float32(v) for v in config]
+    return config
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same model with every mixed-precision layer computing in float32, same weights."""
+    if model.get_config() == _force_float32(model.get_config()):
+        return model  # already float32 (every CPU run)
+    copy = model.__class__.from_config(_force_float32(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def predict_logits(model: keras.Model, x: np.ndarray, batch_cap: int) -> np.ndarray:
+    """Logits of uint8 images ``x``, in float64, with one batch shape where it can."""
+    logits = model.predict(x, batch_size=even_batch(len(x), batch_cap), verbose=0)
+    return np.asarray(logits, dtype=np.float64)
+
+
+def classification_metrics(y_true: np.ndarray, logits: np.ndarray, class_names: list[str]) -> dict:
     """Loss, accuracy and macro/per-class precision, recall and F1 from logits."""
-    probs = tf.nn.softmax(logits).numpy()
+    from scipy.special import softmax
+    from sklearn.metrics import log_loss, precision_recall_fscore_support
+
     y_pred = logits.argmax(axis=1)
     labels = list(range(len(class_names)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
@@ -53,7 +103,7 @@ def classification_metrics(
         y_true, y_pred, labels=labels, average="macro", zero_division=0
     )
     return {
-        "test_loss": float(log_loss(y_true, probs, labels=labels)),
+        "test_loss": float(log_loss(y_true, softmax(logits, axis=1), labels=labels)),
         "test_accuracy": float(np.mean(y_pred == y_true)),
         "test_precision_macro": float(mp),
         "test_recall_macro": float(mr),
@@ -70,32 +120,93 @@ def classification_metrics(
     }
 
 
-def dying_units(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, threshold: float
-) -> dict[str, object]:
-    """The dying-unit diagnostic (see module docstring) on images ``x`` (uint8) and labels ``y``."""
-    act_layers = [lay for lay in model.layers if isinstance(lay, keras.layers.Activation)]
-    if not act_layers:
-        raise ActbenchError("model has no Activation layers to diagnose")
-    probe = keras.Model(model.inputs, [lay.input for lay in act_layers])  # pre-activations
-    images = to_unit_float(x)
-    per_layer = {}
-    for layer, z in zip(act_layers, probe(images, training=False), strict=True):
-        z = tf.convert_to_tensor(z)
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            out = layer.activation(z)
-        local = tf.abs(tape.gradient(out, z))  # f'(z), elementwise: (B, H, W, C)
-        dead = tf.reduce_all(local < threshold, axis=0)  # dead for every image: (H, W, C)
-        per_layer[layer.name] = float(tf.reduce_mean(tf.cast(dead, tf.float32)))
-    stem = next(lay for lay in model.layers if isinstance(lay, keras.layers.Conv2D))
-    with tf.GradientTape() as tape:
-        logits = model(images, training=False)
-        loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        loss = tf.reduce_mean(loss)
-    grad = tape.gradient(loss, stem.kernel)
-    return {
-        "dead_fraction": float(np.mean(list(per_layer.values()))),
-        "first_conv_grad": float(tf.reduce_mean(tf.abs(grad))),
-        "dead_fraction_per_layer": per_layer,
+def write_confusion(path, y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> None:
+    """``actual,predicted`` rows, one per test image (DVC's confusion template reads them)."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows(
+            (class_names[a], class_names[p]) for a, p in zip(y_true, y_pred, strict=True)
+        )
+
+
+def diagnostic_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of a stratified, shuffled sample of ``n`` images (all of them when fewer)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    if n >= len(y):
+        return np.random.default_rng(seed).permutation(idx)
+    try:
+        sample, _ = train_test_split(idx, train_size=n, stratify=y, random_state=seed)
+    except ValueError:  # a class with one image cannot be stratified: a plain shuffled sample
+        sample = np.random.default_rng(seed).choice(idx, n, replace=False)
+    return np.asarray(sample)
+
+
+def diagnostics(model: keras.Model, images: np.ndarray, activation: str) -> dict:
+    """Never-active units and mean |f'(z)| per activation layer, in float32 (module docstring)."""
+    model32 = float32_copy(model)
+    body = body_of(model32)
+    act_layers = [lay for lay in body.layers if isinstance(lay, keras.layers.Activation)]
+    probe = keras.Model(body.inputs, [lay.input for lay in act_layers])  # pre-activations
+    fn = activations.get(activation)
+    never = [None] * len(act_layers)  # (H, W, C): z < 0 for every image so far
+    abs_sum = np.zeros(len(act_layers))
+    units = np.zeros(len(act_layers))
+    for start in range(0, len(images), DIAGNOSTIC_CHUNK):
+        x = images[start : start + DIAGNOSTIC_CHUNK].astype(np.float32) / 255.0
+        for i, z in enumerate(probe([x], training=False)):
+            z = keras.ops.convert_to_tensor(z, "float32")
+            negative = np.all(keras.ops.convert_to_numpy(z) < 0, axis=0)
+            never[i] = negative if never[i] is None else never[i] & negative
+            slope = np.abs(keras.ops.convert_to_numpy(device.elementwise_derivative(fn, z)))
+            abs_sum[i] += slope.sum(dtype=np.float64)
+            units[i] += slope.size
+    per_layer = {
+        lay.name: {"never_active_fraction": float(np.mean(nv)), "mean_abs_derivative": float(s / u)}
+        for lay, nv, s, u in zip(act_layers, never, abs_sum, units, strict=True)
     }
+    return {
+        "images": len(images),
+        "dtype": body.get_layer("stem_conv").compute_dtype,  # float32, whatever the training policy
+        "never_active_fraction": float(
+            np.mean([v["never_active_fraction"] for v in per_layer.values()])
+        ),
+        "mean_abs_derivative": float(
+            np.mean([v["mean_abs_derivative"] for v in per_layer.values()])
+        ),
+        "per_layer": per_layer,
+    }
+
+
+def evaluate(spec: runs.RunSpec, params: Params, started: float) -> dict:
+    """Evaluate one trained run; write its record and confusion pairs; return the record."""
+    ensure_writable(spec.eval_record.parent)
+    arrays = prepared.load(prepared.path_of(spec.dataset))
+    model = load_model(spec.model, spec.activation)
+    names = [str(n) for n in arrays["class_names"]]
+    setup_seconds = time.time() - started
+    logits = predict_logits(model, arrays["x_test"], params.evaluate.batch_size)
+    metrics = classification_metrics(arrays["y_test"], logits, names)
+    sample = diagnostic_sample(
+        arrays["y_val"], params.evaluate.diagnostic_images, params.data.split_seed
+    )
+    diag = diagnostics(model, arrays["x_val"][sample], spec.activation)
+    record = {
+        **spec.identity(),
+        **metrics,
+        "test_images": int(len(arrays["y_test"])),
+        "diagnostics": diag,
+        "device": {
+            "backend": device.backend(),
+            "device_kind": device.device_kind(),
+            "precision": body_of(model).get_layer("stem_conv").dtype_policy.name,
+        },  # fmt: skip
+        "seconds": {"wall": round(time.time() - started, 2), "setup": round(setup_seconds, 2)},
+        **runs.provenance(params.profile),
+    }
+    with all_or_nothing(spec.confusion, spec.eval_record):
+        write_confusion(spec.confusion, arrays["y_test"], logits.argmax(axis=1), names)
+        write_json(spec.eval_record, record)
+    return record

@@ -1,38 +1,127 @@
-"""Small I/O helpers shared by the stages: atomic writes and provenance.
+"""Small I/O helpers shared by the stages: atomic, durable writes and file digests.
 
-Every file a stage hands to DVC is written to a temporary name in the same directory and then
-renamed, so a killed or failed stage never leaves a half-written output for DVC to cache.
+Every file a stage hands to DVC is written under a temporary name in a staging directory
+outside every tracked folder (``.dvc/tmp/actbench``), flushed to disk, and renamed into place
+only on success. A killed or failed stage never leaves a half-written output for DVC to cache,
+nor a temporary file in a folder another stage reads; leftovers of killed processes are removed
+when the next stage starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
-import platform
+import shutil
 import tempfile
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+STAGING = Path(".dvc") / "tmp" / "actbench"  # relative to the repository root (a stage's cwd)
+
+
+def staging_dir(near: Path) -> Path:
+    """Where temporary files for ``near`` go: the repository's staging folder when there is
+    one (same file system, so the final rename is atomic), else next to ``near``."""
+    if STAGING.parent.is_dir():
+        STAGING.mkdir(exist_ok=True)
+        return STAGING
+    near.parent.mkdir(parents=True, exist_ok=True)
+    return near.parent
+
+
+def clean_staging() -> None:
+    """Remove what killed processes left in the staging folder (names start with their pid)."""
+    if not STAGING.is_dir():
+        return
+    for entry in STAGING.iterdir():
+        pid = entry.name.split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system can fsync a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for file in files:
+        with file.open("rb+") as fh:
+            os.fsync(fh.fileno())
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+def atomic_path(
+    path: str | Path, suffix: str = "", directory: bool = False, sibling: bool = False
+) -> Iterator[Path]:
+    """Yield a temporary path for ``path`` (a file, or a folder when ``directory``); on success
+    flush it to disk and rename it onto ``path``; on failure remove it. ``sibling`` keeps the
+    temporary next to ``path`` (for folders no other stage reads, possibly on other storage)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp)
+    staging = path.parent if sibling else staging_dir(path)
+    prefix = f"{os.getpid()}.{path.name}." if staging == STAGING else f".{path.name}."
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=staging))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix or path.suffix, dir=staging)
+        os.close(fd)
+        tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, path)
+        _fsync_tree(tmp)
+        mode = 0o777 if directory else 0o666
+        os.chmod(tmp, mode & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        if directory and path.exists():
+            shutil.rmtree(path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                raise
+            shutil.move(tmp, path)  # staging on another file system (a symlinked output): copy
+        _fsync_dir(path.parent)
     finally:
-        tmp.unlink(missing_ok=True)
+        if directory:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def all_or_nothing(*outputs: str | Path) -> Iterator[None]:
+    """A stage's outputs appear together or not at all: on an error, remove those written."""
+    try:
+        yield
+    except BaseException:
+        for output in map(Path, outputs):
+            if output.is_dir() and not output.is_symlink():
+                shutil.rmtree(output, ignore_errors=True)
+            else:
+                output.unlink(missing_ok=True)
+        raise
 
 
 def ensure_writable(*directories: str | Path) -> None:
@@ -42,12 +131,13 @@ def ensure_writable(*directories: str | Path) -> None:
     for directory in map(Path, directories):
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+            fd, probe = tempfile.mkstemp(prefix=f"{os.getpid()}.write-test-", dir=directory)
             os.close(fd)
             os.unlink(probe)
         except OSError as err:
             raise ActbenchError(
-                f"cannot write to {directory} ({err.strerror or err}); fix its permissions or remove what blocks it"
+                f"cannot write to {directory} ({err.strerror or err}); "
+                "fix its permissions or remove what blocks it"
             ) from None
 
 
@@ -58,9 +148,9 @@ def _umask() -> int:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented JSON, atomically and durably."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -68,25 +158,11 @@ def read_json(path: str | Path) -> Any:
         return json.load(fh)
 
 
-def machine() -> dict[str, object]:
-    """The CPU model and core count, recorded next to every timing."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "system": platform.platform()}
-
-
-def versions() -> dict[str, str]:
-    """Versions of what produced an artifact; every output records them."""
-    out = {"python": platform.python_version()}
-    for dist in ("actbench", "tensorflow-cpu", "tensorflow", "keras", "numpy", "dvc", "dvclive"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+def digests(path: str | Path, *algorithms: str) -> dict[str, str]:
+    """Hex digests of a file in one pass, e.g. ``digests(p, "md5", "sha256")``."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            for h in hashes.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashes.items()}

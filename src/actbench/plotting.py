@@ -1,12 +1,15 @@
 """Figures and the Markdown report. Every figure names the profile in its title.
 
 Figures (PNG, under plots/figures/):
-* ``curves_<dataset>.png``: smoothed train/validation loss and accuracy per activation, the
-  mean over seeds as the line, min..max over seeds as the band, raw means faintly underneath.
+* ``curves_<dataset>.png``: train/validation loss and accuracy per activation: the raw mean
+  over seeds as the bold line, min..max over seeds as the band (the seed spread); an optional
+  EMA (``plot.smoothing`` > 0) is drawn thin and dashed on top, never instead.
 * ``comparison_<dataset>.png``: test accuracy and macro-F1 with 95% CIs; candidate highlighted.
 * ``confusion_<dataset>.png``: the candidate's and the best baseline's confusion matrices.
 * ``activations.png``: every activation and its derivative on [-4, 4].
-* ``dying_units.png``: the dying-unit diagnostic per activation and dataset.
+* ``diagnostics.png``: never-active units and mean |f'(z)| per activation and dataset.
+
+The confusion figures go to ``plots/report/`` (report.md only): DVC draws the candidate's own.
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ def save(fig, path: Path) -> None:
 
 
 def learning_curves(groups, dataset, activations, candidate, smoothing, profile, path) -> None:
-    panels = [("train/loss", "Training loss"), ("val/loss", "Validation loss"),
-              ("train/accuracy", "Training accuracy"), ("val/accuracy", "Validation accuracy")]  # fmt: skip
+    panels = [("train_loss", "Training loss"), ("val_loss", "Validation loss"),
+              ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy")]  # fmt: skip
     colors = colors_for(activations, candidate)
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, layout="constrained")
     for ax, (curve, title) in zip(axes.flat, panels, strict=True):
@@ -61,15 +64,21 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
             curves = np.stack([r.history[curve][:n] for r in runs])  # (seeds, epochs)
             epochs = np.arange(1, n + 1)
             mean = curves.mean(axis=0)
-            # Raw mean (faint, with markers) and the raw min-max band over seeds; EMA line on top.
-            ax.plot(
-                epochs, mean, color=colors[act], alpha=0.35, linewidth=1, marker="o", markersize=3
-            )
-            ax.fill_between(
-                epochs, curves.min(0), curves.max(0), color=colors[act], alpha=0.12, linewidth=0
-            )
             label = f"{act} (candidate)" if act == candidate else act
-            ax.plot(epochs, stats.ema(mean, smoothing), color=colors[act], linewidth=2, label=label)
+            ax.fill_between(
+                epochs, curves.min(0), curves.max(0), color=colors[act], alpha=0.15, linewidth=0
+            )
+            ax.plot(
+                epochs, mean, color=colors[act], linewidth=2, marker="o", markersize=3, label=label
+            )
+            if smoothing > 0:
+                ax.plot(
+                    epochs,
+                    stats.ema(mean, smoothing),
+                    color=colors[act],
+                    linewidth=1,
+                    linestyle="--",
+                )
         ax.set_title(title)
         ax.set_ylabel("cross-entropy (nats)" if "loss" in curve else "accuracy (fraction)")
         ax.grid(alpha=0.3)
@@ -78,20 +87,21 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].legend(fontsize=8)
     n_seeds = len(groups[(candidate, dataset)].runs)
+    smooth = f", dashed: EMA ({smoothing})" if smoothing > 0 else ""
     fig.suptitle(
-        f"{dataset}: learning curves over {n_seeds} seeds - line: EMA ({smoothing}) of the mean, "
-        f"dots: raw mean, band: min-max - profile {profile}"
+        f"{dataset}: learning curves over {n_seeds} seeds - line: mean, band: min-max over seeds"
+        f"{smooth} - profile {profile}"
     )
     save(fig, path)
 
 
-def comparison(summaries, comparisons, dataset, activations, candidate, profile, path) -> None:
+def comparison(aggregates, versus, dataset, activations, candidate, profile, path) -> None:
     colors = colors_for(activations, candidate)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for ax, (key, label) in zip(axes, [("test_accuracy", "Test accuracy"), ("test_f1_macro", "Test macro-F1")],
                                 strict=True):  # fmt: skip
         for i, act in enumerate(activations):
-            s = summaries[(act, dataset)][key]
+            s = aggregates[act][dataset][key]
             lo, hi = s["ci95"] if s["ci95"] else (s["mean"], s["mean"])
             lo, hi = max(lo, 0.0), min(hi, 1.0)  # a t interval can leave [0, 1]; accuracy cannot
             ax.errorbar([i], [s["mean"]], yerr=[[s["mean"] - lo], [hi - s["mean"]]], fmt="o", capsize=5,
@@ -103,7 +113,7 @@ def comparison(summaries, comparisons, dataset, activations, candidate, profile,
         ax.set_ylabel(f"{label.lower()} (fraction)")
         ax.set_title(f"{label}: mean, 95% CI (clipped to [0, 1]) and seeds", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
-    verdicts = "; ".join(f"vs {b}: {c['verdict']}" for b, c in comparisons.get(dataset, {}).items())
+    verdicts = "; ".join(f"vs {b}: {c['verdict']}" for b, c in versus.items())
     fig.suptitle(
         f"{dataset}: {candidate} (red) against baselines - profile {profile}\n{verdicts}",
         fontsize=10,
@@ -129,7 +139,9 @@ def confusion(groups, dataset, candidate, best, class_names, profile, path) -> N
         1, len(shown), figsize=(6.2 * len(shown), 5.8), squeeze=False, layout="constrained"
     )
     for ax, act in zip(axes[0], shown, strict=True):
-        counts = read_confusion([r.confusion for r in groups[(act, dataset)].runs], class_names)
+        counts = read_confusion(
+            [r.spec.confusion for r in groups[(act, dataset)].runs], class_names
+        )
         rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ConfusionMatrixDisplay(rates, display_labels=class_names).plot(
             ax=ax, colorbar=False, values_format=".2f", xticks_rotation=45
@@ -141,22 +153,22 @@ def confusion(groups, dataset, candidate, best, class_names, profile, path) -> N
 
 
 def activation_functions(names: list[str], candidate: str, profile: str, path) -> None:
-    import tensorflow as tf
-
     from actbench import activations
+    from actbench.training.device import configure, elementwise_derivative
 
-    x = np.linspace(-4, 4, 801)
+    configure(deterministic=False)
+    import keras
+
+    x = np.linspace(-4, 4, 801).astype(np.float32)
     colors = colors_for(names, candidate)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for name in names:
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            y = activations.get(name)(xt)
-        dy = tape.gradient(y, xt)
+        fn = activations.get(name)
+        y = keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x)))
+        dy = keras.ops.convert_to_numpy(elementwise_derivative(fn, x))
         width = 2.5 if name == candidate else 1.3
-        ax_f.plot(x, np.asarray(y), color=colors[name], linewidth=width, label=name)
-        ax_d.plot(x, np.asarray(dy), color=colors[name], linewidth=width, label=name)
+        ax_f.plot(x, y, color=colors[name], linewidth=width, label=name)
+        ax_d.plot(x, dy, color=colors[name], linewidth=width, label=name)
     ax_f.set_title("f(x)")
     ax_d.set_title("f'(x)")
     for ax, ylabel in ((ax_f, "f(x)"), (ax_d, "df/dx")):
@@ -172,24 +184,27 @@ def activation_functions(names: list[str], candidate: str, profile: str, path) -
     save(fig, path)
 
 
-def dying_units(summaries, datasets, activations, candidate, profile, path) -> None:
+def diagnostics(aggregates, datasets, activations, candidate, profile, path) -> None:
     colors = colors_for(activations, candidate)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     width = 0.8 / len(activations)
-    for ax, (key, label) in zip(axes, [("dead_fraction", "dead units (fraction, mean over layers)"),
-                                       ("first_conv_grad", "mean |dL/dW| at the first convolution")],
-                                strict=True):  # fmt: skip
+    panels = [("never_active_fraction", "never-active units (fraction, mean over layers)"),
+              ("mean_abs_derivative", "mean |f'(z)| (mean over layers)")]  # fmt: skip
+    for ax, (key, label) in zip(axes, panels, strict=True):
         for j, act in enumerate(activations):
-            means = [summaries[(act, d)][key]["mean"] for d in datasets]
-            errs = [summaries[(act, d)][key]["std"] or 0.0 for d in datasets]
+            means = [aggregates[act][d][key]["mean"] for d in datasets]
+            errs = [aggregates[act][d][key]["std"] or 0.0 for d in datasets]
             ax.bar(np.arange(len(datasets)) + j * width, means, width, yerr=errs, capsize=3,
                    color=colors[act], label=act)  # fmt: skip
         ax.set_xticks(np.arange(len(datasets)) + width * (len(activations) - 1) / 2)
         ax.set_xticklabels(datasets)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
-    axes[0].set_title("Dying units (bars: mean over seeds, whiskers: std)")
-    axes[1].set_title("Gradient reaching the first convolution")
+    axes[0].set_title("Units whose input is negative for every sample image")
+    axes[1].set_title("Gradient the activation lets through")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Dying-unit diagnostic on fixed validation images - profile {profile}")
+    fig.suptitle(
+        f"Diagnostics on a fixed stratified validation sample, float32 (bars: mean over seeds, "
+        f"whiskers: std) - profile {profile}"
+    )
     save(fig, path)

@@ -66,6 +66,7 @@ def build_resnet18(
     """Return an uncompiled ResNet-18 whose output is ``num_classes`` logits.
 
     ``activation`` is a registry name (see ``actbench.activations.names()``) or a callable.
+    The input is float images in [0, 1] (``training.pipeline.Augment`` makes them from uint8).
     ``width`` is the channel count of the first stage; 64 is the standard ResNet-18.
     """
     act = activations.get(activation) if isinstance(activation, str) else activation
@@ -81,5 +82,6 @@ def build_resnet18(
             x, width * 2**i, blocks, stride=1 if i == 0 else 2, act=act, name=f"stage{i + 1}"
         )
     x = layers.GlobalAveragePooling2D(name="pool")(x)  # (B, 8w)
-    outputs = layers.Dense(num_classes, name="logits")(x)  # (B, num_classes)
+    # The logits compute in float32 under mixed precision too: softmax and the loss need the range.
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(x)  # (B, num_classes)
     return keras.Model(inputs, outputs, name=f"resnet18_{name}_w{width}")

@@ -5,6 +5,7 @@
 * (Fashion-)MNIST IDX: gzip of a big-endian header (0, 0, 0x08, ndim, dims...) and the bytes.
 
 Pixel values are random: speed does not depend on them, accuracy does (so never report one).
+The pickles use protocol 2, as the official Python 2 files do.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def cifar_tarball(path: Path, train: list[tuple], test: tuple, skip: str | None = None) -> None:
     """``train``: five (x NHWC uint8, y) batches; ``test``: one; ``skip``: a member to leave out."""
     members = {f"data_batch_{i + 1}": b for i, b in enumerate(train)} | {"test_batch": test}
@@ -32,7 +37,7 @@ def cifar_tarball(path: Path, train: list[tuple], test: tuple, skip: str | None 
             if name == skip:
                 continue
             chw = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # NHWC -> N x (C*H*W)
-            blob = pickle.dumps({b"data": chw, b"labels": [int(v) for v in y]})
+            blob = pickle.dumps({b"data": chw, b"labels": [int(v) for v in y]}, protocol=2)
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
