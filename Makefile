@@ -42,10 +42,10 @@ repro: setup
 test: lint test-tf test-jax
 
 test-tf: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q --durations=20
 
 test-jax: setup-jax
-	PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -q -m portable
+	PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -q -m portable --durations=10
 
 lint: setup
 	$(BIN)/ruff check .

@@ -120,7 +120,7 @@ def _ray_worker_of(pid: int) -> int | None:
 
 
 def test_a_worker_killed_mid_training_is_retried_and_counted_once(tmp_path):
-    repo = make_repo(tmp_path / "repo", **{**PARAMS, "profiles.quick.epochs": 6})
+    repo = make_repo(tmp_path / "repo", **{**PARAMS, "seeds": [0], "profiles.quick.epochs": 6})
     checkpoints = tmp_path / "checkpoints"
     proc = subprocess.Popen([sys.executable, "-m", "actbench.cluster", "run", "--num-cpus", "2"], cwd=repo,
                             env={**env_for(repo), **RAY, "ACTBENCH_CHECKPOINTS": str(checkpoints)},
@@ -142,10 +142,7 @@ def test_a_worker_killed_mid_training_is_retried_and_counted_once(tmp_path):
     out, err = proc.communicate(timeout=900)
     assert killed, "no training task was seen"
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    assert (
-        f"cluster: {STAGES} stages ran on Ray workers, 0 restored from the run-cache, 0 failed"
-        in out
-    )
+    assert "cluster: 4 stages ran on Ray workers, 0 restored from the run-cache, 0 failed" in out
 
 
 NAN_ACT = (
@@ -155,15 +152,15 @@ NAN_ACT = (
 
 def test_a_task_that_fails_for_good_is_reported_and_the_others_finish(tmp_path):
     repo = make_repo(tmp_path / "repo", files={"src/actbench/activations/nan_act.py": NAN_ACT},
-                     **{**PARAMS, "activation": "nan_act"})  # fmt: skip
+                     **{**PARAMS, "seeds": [0], "activation": "nan_act"})  # fmt: skip
     res = cluster(repo, "--num-cpus", "2")
     assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("actbench: cluster: error:")]
-    assert len(errors) == 4 and all("diverged: the loss became NaN" in ln for ln in errors), (
+    assert len(errors) == 2 and all("diverged: the loss became NaN" in ln for ln in errors), (
         res.stderr[-3000:]
     )
     assert (
-        "cluster: 4 stages ran on Ray workers, 0 restored from the run-cache, 4 failed"
+        "cluster: 2 stages ran on Ray workers, 0 restored from the run-cache, 2 failed"
         in res.stdout
     )
     assert "rerun `python -m actbench.cluster run`" in res.stderr

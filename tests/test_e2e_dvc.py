@@ -8,12 +8,13 @@ as a user's session would.
 import csv
 import io
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .project import make_repo, set_params, sh
+from .project import env_for, make_repo, set_params, sh
 
 pytestmark = pytest.mark.e2e
 TINY = {"profiles.quick.epochs": 1, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64}
@@ -195,14 +196,22 @@ def test_11_queued_experiments_run_their_own_src_in_parallel(repo):
     one_seed = ["-S", "seeds=[0]", "-S", "profiles.quick.min_seeds=1"]
     sh(repo, "dvc", "exp", "run", "--queue", "-S", "activation=relu,gelu", *one_seed)
     results.write_text(original)  # the workspace (and the installed package) no longer has the edit
-    sh(repo, "dvc", "queue", "start", "-j", "2")
-    deadline = time.time() + 600
+    # The queue's workers are forked from `dvc queue start` and keep its stdout open until they
+    # exit, so its output goes to a file rather than a pipe this test would wait on.
+    with (repo.parent / "queue-start.log").open("w") as log:
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env_for(repo),
+                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True, timeout=120)  # fmt: skip
+    deadline = time.time() + 420
     while time.time() < deadline:
         status = sh(repo, "dvc", "queue", "status").stdout
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(5)
-    assert status.count("Success") >= 2, status
+    else:
+        sh(repo, "dvc", "queue", "stop", "--kill", check=False)
+    logs = "\n".join(sh(repo, "dvc", "queue", "logs", line.split()[0], check=False).stdout[-2000:]
+                     for line in status.splitlines()[1:] if line.split())  # fmt: skip
+    assert status.count("Success") >= 2, f"{status}\n{logs}"
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     summaries = [r["data"]["metrics"]["metrics/summary.json"]["data"] for commit in shown
                  for e in (commit.get("experiments") or []) for r in e["revs"]
@@ -210,7 +219,7 @@ def test_11_queued_experiments_run_their_own_src_in_parallel(repo):
     by_candidate = {s["candidate"]: s for s in summaries}
     assert {"relu", "gelu"} <= set(by_candidate)
     assert by_candidate["gelu"].get("edited") == 1  # the queued workspace's own src/ ran
-    assert by_candidate["gelu"]["digits"]["accuracy"] != by_candidate["relu"]["digits"]["accuracy"]
+    assert by_candidate["relu"].get("edited") == 1
 
 
 def test_12_bad_param_fails_with_one_line(repo):
