@@ -10,6 +10,7 @@ The pickles use protocol 2, as the official Python 2 files do.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from actbench.data import catalog
+
 
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
@@ -27,6 +30,18 @@ def md5(path: Path) -> str:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def trusted(builtin: catalog.Builtin, root: Path) -> catalog.Builtin:
+    """``builtin`` with the size and checksums of the synthetic files in ``root`` in place of the
+    published ones, which they cannot match. Hashed here with hashlib, not with the code under test."""
+    files = tuple(
+        catalog.RemoteFile(
+            f.name, (root / f.name).stat().st_size, md5(root / f.name), sha256(root / f.name)
+        )
+        for f in builtin.files
+    )
+    return dataclasses.replace(builtin, files=files)
 
 
 def cifar_tarball(path: Path, train: list[tuple], test: tuple, skip: str | None = None) -> None:

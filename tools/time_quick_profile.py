@@ -13,7 +13,6 @@ training starts, first epoch, later epochs, evaluation start-up); they are avera
 """
 
 import argparse
-import dataclasses
 import functools
 import json
 import os
@@ -78,13 +77,7 @@ def main() -> None:
     )
     os.chdir(work)
     for name in BUILTIN:
-        builtin = catalog.BUILTIN[name]
-        files = tuple(
-            catalog.RemoteFile(f.name, (mirror / f.name).stat().st_size, synthetic.md5(mirror / f.name),
-                               synthetic.sha256(mirror / f.name))
-            for f in builtin.files
-        )  # fmt: skip
-        catalog.BUILTIN[name] = dataclasses.replace(builtin, files=files)
+        catalog.BUILTIN[name] = synthetic.trusted(catalog.BUILTIN[name], mirror)
         sources.download(name, work / "data/raw" / name / "download", mirror=str(mirror))
         (work / "data/raw" / name / "download" / "SOURCE.json").write_text(
             '{"from": "synthetic"}\n'
