@@ -4,7 +4,8 @@
 
 Reads models/<role>/<run>.keras and data/prepared/<dataset>.npz. Writes
 metrics/eval/<role>/<run>.json and metrics/eval/<role>/<run>.confusion.csv (see actbench.runs).
-Reads params: evaluate.*, data.split_seed (the diagnostic sample).
+Reads params: evaluate.*, data.split_seed (the diagnostic sample), train.deterministic (the
+backend's deterministic kernels), profile (recorded in the provenance).
 """
 
 import time
