@@ -16,7 +16,7 @@ import _src  # noqa: F401  (first: run the src/ next to this script)
 from actbench import params as params_lib
 from actbench import results
 from actbench.cli import run_stage
-from actbench.io import write_json
+from actbench.io import all_or_nothing, write_json
 from actbench.runs import provenance
 
 
@@ -29,9 +29,10 @@ def main() -> None:
     params = params_lib.load(args.params)
     groups = results.group_runs(params)
     comparison = results.compare(params, groups)
-    write_json(args.out, {**comparison, "provenance": provenance(params.profile)})
     summary = results.summary(comparison)
-    write_json(args.summary, summary)
+    with all_or_nothing(args.out, args.summary):  # both or neither, like every stage's outputs
+        write_json(args.out, {**comparison, "provenance": provenance(params.profile)})
+        write_json(args.summary, summary)
     for dataset in params.datasets:
         verdicts = ", ".join(
             f"{b}: {v['verdict']}" for b, v in summary[dataset].items() if isinstance(v, dict)
