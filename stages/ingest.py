@@ -40,7 +40,8 @@ def main() -> None:
     n_test = len(arrays["x_test"]) if "x_test" in arrays else 0
     print(
         f"{args.dataset}: {len(arrays['x_train'])} train + {n_test} test images, "
-        f"{len(arrays['class_names'])} classes, {len(arrays['skipped'])} unusable files skipped"
+        f"{len(arrays['class_names'])} classes, {len(arrays['skipped'])} unusable files skipped, "
+        f"{len(arrays['ignored'])} system files ignored (.DS_Store, Thumbs.db, ...)"
     )
 
 

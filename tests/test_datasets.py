@@ -257,7 +257,10 @@ def test_unusable_files_are_listed_or_skipped_with_their_reason(tmp_path):
     with pytest.raises(ActbenchError) as err:
         folders.read_folder("photos", (8, 8), "rgb", tmp_path, skip_bad=False)
     msg = str(err.value)
-    assert "3 unusable file(s)" in msg and "notes.txt (not a PNG or JPEG image)" in msg
+    assert (
+        "3 unusable file(s)" in msg
+        and "notes.txt (not a PNG, JPEG, BMP, WebP or TIFF image)" in msg
+    )
     assert (
         "cut.jpg (a truncated or corrupt JPEG file)" in msg and "gone.png (a broken symlink)" in msg
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ class RawData:
     class_names: list[str]
     checksums: dict[str, dict[str, str]]  # file name -> digests of what was read
     skipped: list[str]  # unusable files skipped on request (folder datasets)
+    ignored: list[str] = field(default_factory=list)  # system clutter passed over (folder datasets)
 
 
 def load_raw(dataset: str, raw_dir: Path) -> RawData:
@@ -50,4 +51,5 @@ def load_raw(dataset: str, raw_dir: Path) -> RawData:
         [str(n) for n in arrays["class_names"]],
         {},
         skipped=[str(s) for s in arrays["skipped"]],
+        ignored=[str(s) for s in arrays.get("ignored", [])],
     )
