@@ -1,11 +1,18 @@
 """ResNet-18: architecture, every activation end to end, save/reload. Backend-portable."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 
 from actbench import activations
-from actbench.resnet import build_resnet18
+from actbench.resnet import activation_sites, build_resnet18, site_names
+
+from .project import ROOT
+
+LEARNABLE = [n for n in activations.modules() if activations.is_learnable(n)]
 
 pytestmark = pytest.mark.portable  # also runs on Keras + JAX (make test-jax)
 
@@ -31,6 +38,37 @@ def test_every_nonlinearity_is_the_chosen_activation():
     # stem + 8 blocks x 2
     assert len(acts) == 17
     assert all(lay.activation is activations.get("elu") for lay in acts)
+    assert activation_sites(model) == acts  # in the order the forward pass meets them
+    assert [lay.name for lay in acts] == site_names()
+    assert site_names()[:3] == ["stem_act", "stage1_block1_act1", "stage1_block1_act2"]
+
+
+@pytest.mark.parametrize("name", LEARNABLE)
+def test_learnable_sites_are_17_instances_each_with_its_own_weights(name):
+    model = build_resnet18((8, 8, 1), 10, name, width=2)
+    sites = activation_sites(model)
+    assert [s.name for s in sites] == site_names() and len(sites) == 17
+    assert all(type(s) is activations.get(name) for s in sites)
+    assert len({id(s) for s in sites}) == 17
+    variables = [id(w) for s in sites for w in s.weights]
+    assert variables and len(set(variables)) == len(variables)  # nothing shared between sites
+    channels = [int(s.input.shape[-1]) for s in sites]
+    assert channels == [2] * 5 + [4] * 4 + [8] * 4 + [16] * 4
+    if name in ("prelu", "swish_beta"):  # one parameter per channel of the site
+        assert [tuple(s.weights[0].shape) for s in sites] == [(c,) for c in channels]
+    own = {id(w) for s in sites for w in s.trainable_weights}
+    assert own <= {id(w) for w in model.trainable_weights}
+    assert model.name == f"resnet18_{name}_w2"
+
+
+def test_activation_sites_finds_the_resnet_inside_a_run_and_refuses_other_models():
+    body = build_resnet18((8, 8, 1), 3, "prelu", width=2)
+    inputs = keras.Input((8, 8, 1))
+    outer = keras.Model(inputs, body(inputs))
+    assert activation_sites(outer) == activation_sites(body)
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="no activation sites"):
+        activation_sites(other)
 
 
 def test_stem_keeps_resolution_and_stages_downsample():
@@ -89,3 +127,39 @@ def test_bad_width_and_name_fail_clearly():
         build_resnet18((8, 8, 1), 3, "relu", width=0)
     with pytest.raises(ValueError, match="unknown activation 'nope'"):
         build_resnet18((8, 8, 1), 3, "nope")
+
+
+def test_learnable_models_reload_in_a_fresh_interpreter(tmp_path):
+    """Saved with perturbed activation weights; a new process imports the plug-in modules and
+    nothing else of actbench, then ``keras.saving.load_model``: same weights, same outputs."""
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    for i, name in enumerate(LEARNABLE):
+        model = build_resnet18((8, 8, 1), 3, name, width=2)
+        for site in activation_sites(model):
+            for w in site.weights:
+                v = keras.ops.convert_to_numpy(w)
+                w.assign(v * (1.1 + 0.05 * i) + 0.01)
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}.npy", keras.ops.convert_to_numpy(model(x, training=False)))
+    code = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "src")!r})
+import numpy as np, keras
+from pathlib import Path
+names = {LEARNABLE!r}
+for name in names:
+    __import__(f"actbench.activations.{{name}}")
+from actbench.resnet import activation_sites
+d = Path({str(tmp_path)!r})
+x = np.load(d / "x.npy")
+for name in names:
+    model = keras.saving.load_model(d / f"{{name}}.keras")
+    assert type(activation_sites(model)[0]).__module__ == f"actbench.activations.{{name}}"
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(y, np.load(d / f"{{name}}.npy"), rtol=1e-5, atol=1e-6)
+print("reloaded", names)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "reloaded" in res.stdout

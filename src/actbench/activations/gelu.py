@@ -2,6 +2,9 @@
 
 import keras
 
+OTHER_NAMES = ("Gaussian Error Linear Unit (GELU)",)
+REFERENCES = ("Hendrycks, Gimpel: Gaussian Error Linear Units (GELUs), 2016, arXiv:1606.08415",)
+
 
 def gelu(x):
     return keras.activations.gelu(x, approximate=False)

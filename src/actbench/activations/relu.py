@@ -2,6 +2,10 @@
 
 import keras
 
+REFERENCES = (
+    "Nair, Hinton: Rectified Linear Units Improve Restricted Boltzmann Machines, ICML 2010",
+)
+
 
 def relu(x):
     return keras.activations.relu(x)
