@@ -5,8 +5,10 @@
 Writes metrics/comparison.json (per activation and dataset: mean, std, 95% CI and per-seed
 values; per dataset and baseline: the family-corrected tests, interval, minimum detectable
 difference and verdict; across datasets: the probability of improvement) and
-metrics/summary.json (the compact table `dvc exp show` and `dvc metrics diff` display).
-Reads params: activation, baselines, datasets, seeds, profile, compare.*.
+metrics/summary.json (the compact table `dvc exp show` and `dvc metrics diff` display); also
+the leaderboard of every activation and, when tuning is on, how it changed their ranking.
+Reads params: activation, baselines, datasets, seeds, profile, profiles.<profile>.tuning,
+compare.*.
 """
 
 import argparse
@@ -17,7 +19,7 @@ from actbench import params as params_lib
 from actbench import results
 from actbench.cli import run_stage
 from actbench.io import all_or_nothing, write_json
-from actbench.runs import provenance
+from actbench.provenance import provenance
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Evaluate stage: test metrics, confusion pairs and activation diagnostics for one run.
 
-    python stages/evaluate.py --role candidate --activation tanhrelu --dataset digits --seed 0
+    python stages/evaluate.py --activation tanhrelu --dataset digits --seed 0
 
-Reads models/<role>/<run>.keras and data/prepared/<dataset>.npz. Writes
-metrics/eval/<role>/<run>.json and metrics/eval/<role>/<run>.confusion.csv (see actbench.runs).
+Reads models/<run>.keras and data/prepared/<dataset>.npz (the only stage that reads the test
+split). Writes metrics/eval/<run>.json and metrics/eval/<run>.confusion.csv (see actbench.runs).
 Reads params: evaluate.*, data.split_seed (the diagnostic sample), train.deterministic (the
 backend's deterministic kernels), profile (recorded in the provenance).
 """
@@ -12,13 +12,23 @@ import time
 
 STARTED = time.time()  # before any import, so the stage's own overhead is measured
 
+import argparse  # noqa: E402
+
 import _src  # noqa: E402, F401  (first: run the src/ next to this script)
+from actbench import params as params_lib  # noqa: E402
 from actbench import runs  # noqa: E402
 from actbench.cli import run_stage  # noqa: E402
 
 
 def main() -> None:
-    params, spec = runs.from_command_line(__doc__.splitlines()[0])  # validated before Keras loads
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activation", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    params = params_lib.load(args.params)  # validated before Keras loads
+    spec = runs.checked_spec(params, args.activation, args.dataset, args.seed)
 
     from actbench.training import device
 

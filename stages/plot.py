@@ -5,9 +5,10 @@
 Writes plots/figures/*.png (learning curves and comparison per dataset, activation shapes,
 diagnostics), plots/report/confusion_<dataset>.png (for report.md), plots/curves/<dataset>.csv
 (mean validation curves of every activation: `dvc plots show` overlays them) and
-plots/confusion/<dataset>.csv (the candidate's test predictions over all seeds), and report.md.
-Reads params: activation, baselines, datasets, seeds, profile, profiles.<profile>.*, compare.*,
-plot.smoothing.
+plots/confusion/<dataset>.csv (the candidate's test predictions over all seeds),
+plots/tuning/<dataset>.csv (validation accuracy against the learning rate, when tuning is on),
+the leaderboard and tuning figures, each learnable activation's learned shapes, and report.md. Reads params: activation, baselines,
+datasets, seeds, profile, profiles.<profile>.*, compare.*, plot.smoothing.
 """
 
 import argparse
@@ -15,12 +16,13 @@ import shutil
 from pathlib import Path
 
 import _src  # noqa: F401  (first: run the src/ next to this script)
+from actbench import activations, plotting, report, results
 from actbench import params as params_lib
-from actbench import plotting, report, results
 from actbench.cli import run_stage
 from actbench.data import prepared
 from actbench.io import atomic_path, read_json
-from actbench.runs import versions
+from actbench.provenance import versions
+from actbench.runs import RunSpec, tuning_record
 
 
 def main() -> None:
@@ -33,7 +35,7 @@ def main() -> None:
     groups = results.group_runs(params)
     comparison = read_json("metrics/comparison.json")
     acts, cand, prof = params.activations, params.activation, params.profile
-    for sub in ("figures", "report", "curves", "confusion"):
+    for sub in ("figures", "report", "curves", "confusion", "tuning"):
         shutil.rmtree(args.plots / sub, ignore_errors=True)  # no stale files from other datasets
     figures: dict[str, list[str]] = {}
     sizes = {}
@@ -59,6 +61,29 @@ def main() -> None:
     plotting.activation_functions(acts, cand, prof, general[0])
     plotting.diagnostics(comparison["aggregates"], params.datasets, acts, cand, prof, general[1])
     figures[""] = [p.as_posix() for p in general]
+    learnable = [a for a in acts if activations.is_learnable(a)]
+    if learnable:  # what training made of each site, from the first seed's model per dataset
+        from actbench.evaluation import load_model
+
+        for act in learnable:
+            shapes = args.plots / "figures" / f"learned_{act}.png"
+            models = {
+                d: load_model(RunSpec(act, d, params.seeds[0]).model, act) for d in params.datasets
+            }
+            plotting.learned_shapes(models, act, prof, shapes)
+            figures[""].append(shapes.as_posix())
+    board = args.plots / "figures" / "leaderboard.png"
+    plotting.leaderboard(comparison["leaderboard"], cand, prof, board)
+    figures["leaderboard"] = [board.as_posix()]
+    for dataset in params.datasets:
+        results.write_tuning(params, args.plots / "tuning" / f"{dataset}.csv", dataset)
+    if comparison["tuning"]:
+        scores = {
+            d: {a: read_json(tuning_record(a, d))["points"] for a in acts} for d in params.datasets
+        }
+        grid = args.plots / "figures" / "tuning.png"
+        plotting.tuning_curves(comparison["tuning"], scores, cand, prof, grid)
+        figures["tuning"] = [grid.as_posix()]
     text = report.render(
         params=params, comparison=comparison, sizes=sizes, versions=versions(), figures=figures
     )

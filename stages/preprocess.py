@@ -15,7 +15,7 @@ from actbench import params as params_lib
 from actbench.cli import run_stage
 from actbench.data import prepared, raw, splits
 from actbench.io import all_or_nothing, write_json
-from actbench.runs import provenance
+from actbench.provenance import provenance
 
 
 def main() -> None:
@@ -45,6 +45,8 @@ def main() -> None:
         "counts": counts,
         "source_checksums": data.checksums,
         "skipped_files": data.skipped,
+        "ignored_files": data.ignored,  # .DS_Store, Thumbs.db, ...: never data
+        "ignored_count": len(data.ignored),
         "params": {
             "train_size": train_size,
             "val_size": params.data.val_size,

@@ -44,11 +44,12 @@ def env_for(repo: Path) -> dict:
 
 
 def sh(
-    repo: Path, *args: str, check: bool = True, timeout: int = 900
+    repo: Path, *args: str, check: bool = True, timeout: int = 900, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     res = subprocess.run(
-        list(args), cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=timeout
-    )
+        list(args), cwd=repo, env={**env_for(repo), **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
     if check and res.returncode != 0:
         raise AssertionError(
             f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
@@ -80,3 +81,42 @@ def make_repo(repo: Path, files: dict[str, str] | None = None, **changes) -> Pat
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "project")
     return repo
+
+
+def check_verdicts(repo: Path, dataset: str, alpha: float = 0.05) -> None:
+    """The pipeline's verdicts follow from its runs: each comparison's raw p-value is SciPy's
+    paired t-test on the per-seed test accuracies in the eval records, and its verdict is what
+    its Holm-adjusted p-values imply (better/worse, else equivalent, else inconclusive)."""
+    import json
+
+    import numpy as np
+    from scipy.stats import ttest_rel
+
+    comparison = json.loads((repo / "metrics/comparison.json").read_text())
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    cand = comparison["candidate"]
+
+    def accuracies(act: str) -> list[float]:
+        seeds = comparison["aggregates"][act][dataset]["seeds"]
+        return [json.loads((repo / f"metrics/eval/{act}_{dataset}_s{s}.json").read_text())["test_accuracy"]
+                for s in seeds]  # fmt: skip
+
+    for baseline, c in comparison["comparisons"][dataset].items():
+        diffs = np.subtract(accuracies(cand), accuracies(baseline))
+        if np.ptp(diffs) > 0:
+            assert c["p_value"] == pytest_approx(
+                ttest_rel(accuracies(cand), accuracies(baseline)).pvalue
+            )
+        if c["p_holm"] is not None and c["p_holm"] < alpha:
+            expected = "better" if c["mean_diff"] > 0 else "worse"
+        elif c["p_tost_holm"] is not None and c["p_tost_holm"] < alpha:
+            expected = "equivalent"
+        else:
+            expected = "inconclusive"
+        assert c["verdict"] == summary[dataset][baseline]["verdict"] == expected, (baseline, c)
+
+
+def pytest_approx(value):
+    import pytest
+
+    return pytest.approx(value, rel=1e-9)

@@ -24,8 +24,6 @@ from .project import env_for, make_repo, set_params, sh
 
 pytestmark = pytest.mark.e2e
 CANDIDATE = (
-    "--role",
-    "candidate",
     "--activation",
     "tanhrelu",
     "--dataset",
@@ -35,9 +33,9 @@ CANDIDATE = (
 )
 RUN = "tanhrelu_digits_s0"
 OUTPUTS = {
-    "train.py": ["models/candidate/tanhrelu_digits_s0.keras", "metrics/train/candidate/tanhrelu_digits_s0.json",
-                 "dvclive/candidate/tanhrelu_digits_s0"],
-    "evaluate.py": ["metrics/eval/candidate/tanhrelu_digits_s0.json", "metrics/eval/candidate/tanhrelu_digits_s0.confusion.csv"],
+    "train.py": ["models/tanhrelu_digits_s0.keras", "metrics/train/tanhrelu_digits_s0.json",
+                 "dvclive/tanhrelu_digits_s0"],
+    "evaluate.py": ["metrics/eval/tanhrelu_digits_s0.json", "metrics/eval/tanhrelu_digits_s0.confusion.csv"],
     "preprocess.py": ["data/prepared/digits.npz", "data/prepared/digits.json"],
     "ingest.py": ["data/raw/photos/ingested.npz"],
     "download.py": ["data/raw/fashion_mnist/download", "data/raw/cifar10/download"],
@@ -51,8 +49,8 @@ AS_OTHER_USER = ["unshare", "--user", "--map-user=54321", "--map-group=54321"]
 def project(tmp_path_factory) -> Path:
     repo = make_repo(tmp_path_factory.mktemp("bad"), datasets=["digits"], baselines=["relu"], seeds=[0, 1, 2],
                      **{"profiles.quick.epochs": 1, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64})  # fmt: skip
-    sh(repo, "dvc", "repro", "train_candidate@candidate-tanhrelu-digits-0")
-    model = repo / "models/candidate" / f"{RUN}.keras"
+    sh(repo, "dvc", "repro", "train_candidate@tanhrelu-digits-0")
+    model = repo / "models" / f"{RUN}.keras"
     shutil.copy(model, repo / "good.keras")
     for path in ("params.yaml", "data/prepared/digits.npz"):
         shutil.copy(repo / path, repo / f"{path}.good")
@@ -64,7 +62,7 @@ def repo(project) -> Path:
     """The project with its params and data as prepared, and no run outputs."""
     for path in ("params.yaml", "data/prepared/digits.npz"):
         shutil.copy(project / f"{path}.good", project / path)
-    for leftover in ("models", "metrics", "dvclive", "checkpoints", "data/raw/photos", "photos", "mirror",
+    for leftover in ("models", "metrics/train", "metrics/eval", "dvclive", "checkpoints", "data/raw/photos", "photos", "mirror",
                      "data/raw/fashion_mnist", "data/raw/cifar10", ".dvc/tmp/actbench"):  # fmt: skip
         target = project / leftover
         if target.is_symlink() or target.is_file():
@@ -258,7 +256,9 @@ def test_empty_folder(repo):
 
 def test_class_folder_without_images(repo):
     (_folder(repo) / "bird").mkdir()
-    refused(repo, ingest(repo), "ingest.py", "bird has no usable PNG or JPEG images")
+    refused(
+        repo, ingest(repo), "ingest.py", "bird has no usable PNG, JPEG, BMP, WebP or TIFF images"
+    )
 
 
 def test_folder_with_a_text_file(repo):
@@ -267,7 +267,7 @@ def test_folder_with_a_text_file(repo):
         repo,
         ingest(repo),
         "ingest.py",
-        "notes.txt (not a PNG or JPEG image)",
+        "notes.txt (not a PNG, JPEG, BMP, WebP or TIFF image)",
         "data.skip_non_images: true",
     )
 
@@ -278,6 +278,24 @@ def test_folder_with_a_truncated_jpeg(repo):
     blob = (root / "dog" / "full.jpg").read_bytes()
     (root / "dog" / "full.jpg").write_bytes(blob[: len(blob) // 2])
     refused(repo, ingest(repo), "ingest.py", "full.jpg (a truncated or corrupt JPEG file)")
+
+
+def test_folder_with_system_clutter_and_a_truncated_jpeg(repo):
+    # The clutter is ignored (never "unusable"); the truncated JPEG among it still fails alone.
+    root = _folder(repo)
+    for rel in (
+        ".DS_Store",
+        "cat/.DS_Store",
+        "cat/._0.png",
+        "__MACOSX/cat/._0.png",
+        "dog/Thumbs.db",
+    ):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"\x00\x00\x00\x01Bud1")
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(root / "dog" / "full.jpg", format="JPEG")
+    blob = (root / "dog" / "full.jpg").read_bytes()
+    (root / "dog" / "full.jpg").write_bytes(blob[: len(blob) // 2])
+    refused(repo, ingest(repo), "ingest.py", "holds 1 unusable file(s): ", "full.jpg (a truncated")
 
 
 def test_folder_with_a_huge_image_even_when_skipping_is_off(repo):
@@ -322,7 +340,7 @@ def test_missing_model(repo):
 
 
 def test_corrupt_model(repo):
-    model = repo / "models/candidate" / f"{RUN}.keras"
+    model = repo / "models" / f"{RUN}.keras"
     model.parent.mkdir(parents=True)
     model.write_bytes(b"PK\x03\x04 this is not a keras archive")
     res = stage(repo, "evaluate.py", *CANDIDATE)
@@ -333,7 +351,7 @@ def test_corrupt_model(repo):
 def test_model_of_another_architecture(repo):
     import keras
 
-    model = repo / "models/candidate" / f"{RUN}.keras"
+    model = repo / "models" / f"{RUN}.keras"
     model.parent.mkdir(parents=True)
     keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
         model
@@ -380,10 +398,10 @@ def test_read_only_output_folder(repo):
         pytest.skip(
             "no user namespaces here (unshare --user), and root would ignore a read-only mode"
         )
-    out = repo / "metrics/eval/candidate"
-    out.mkdir(parents=True)
-    (repo / "models/candidate").mkdir(parents=True)
-    shutil.copy(repo / "good.keras", repo / "models/candidate" / f"{RUN}.keras")
+    out = repo / "metrics/eval"
+    out.mkdir(parents=True, exist_ok=True)
+    (repo / "models").mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo / "good.keras", repo / "models" / f"{RUN}.keras")
     out.chmod(0o555)
     if subprocess.run([*AS_OTHER_USER, "true"], capture_output=True).returncode != 0:
         pytest.skip(
@@ -393,5 +411,5 @@ def test_read_only_output_folder(repo):
         res = stage(repo, "evaluate.py", *CANDIDATE, as_other_user=True)
     finally:
         out.chmod(0o755)
-        (repo / "models/candidate" / f"{RUN}.keras").unlink()
-    refused(repo, res, "evaluate.py", "cannot write to metrics/eval/candidate")
+        (repo / "models" / f"{RUN}.keras").unlink()
+    refused(repo, res, "evaluate.py", "cannot write to metrics/eval")

@@ -24,18 +24,14 @@ def test_help_lists_the_commands():
 def test_activations_lists_every_module_and_alias():
     res = run("activations")
     assert res.returncode == 0
-    lines = res.stdout.splitlines()
+    lines = [ln for ln in res.stdout.splitlines() if not ln.startswith(" ")]
     assert [ln.split()[0] for ln in lines] == [
-        "elu",
-        "gelu",
-        "leaky_relu",
-        "mish",
-        "relu",
-        "selu",
-        "swish",
-        "tanhrelu",
-    ]
-    assert "(also: silu)" in next(ln for ln in lines if ln.startswith("swish"))
+        "elu", "gelu", "leaky_relu", "mish", "pau", "prelu", "relu", "selu", "swish", "swish_beta", "tanhrelu",
+    ]  # fmt: skip
+    assert "(also: silu)" in next(ln for ln in lines if ln.startswith("swish "))
+    assert next(ln for ln in lines if ln.startswith("prelu")).split()[1] == "layer"
+    block = res.stdout.split("\ntanhrelu", 1)[1]  # tanhrelu's line and its indented prior art
+    assert "known as: Tanh Linear Unit (TLU)" in block and "activations_plus" in block
 
 
 def test_doctor_reports_backend_precision_and_replicas():
@@ -44,5 +40,10 @@ def test_doctor_reports_backend_precision_and_replicas():
     report = {
         line[:24].strip(): line[25:] for line in res.stdout.splitlines()
     }  # "{key:24} {value}"
-    assert report["backend"] in {"tensorflow", "jax"}
-    assert report["mixed_precision (auto)"] == "float32" and report["replicas (auto)"] == "1"
+    from actbench.training import device
+
+    # What this machine resolves `auto` to (float32 and 1 replica on a CPU, bfloat16 on a GPU).
+    assert report["backend"] == device.backend()
+    assert report["mixed_precision (auto)"] == device.resolve_precision("auto")
+    assert report["replicas (auto)"] == str(device.distribution("auto").replicas)
+    assert report["deterministic (auto)"] == str(device.resolve_deterministic("auto"))

@@ -81,11 +81,35 @@ def test_the_check_fails_on_a_missing_or_an_extra_dep():
     assert missing == [] and extra == ["src/actbench/plotting.py"]
 
 
-def test_train_and_evaluate_depend_on_their_own_activation_only():
+def test_tune_train_and_evaluate_depend_on_their_own_activation_only():
     for addressing, _, deps in STAGES:
-        if addressing.startswith(("train", "evaluate")):
+        if addressing.startswith(("tune", "train", "evaluate")):
             modules = {d.name for d in deps if d.parent == ACTIVATIONS and d.name != "__init__.py"}
-            assert modules == {f"{addressing.split('-')[1]}.py"}, addressing
+            assert modules == {f"{addressing.split('@')[1].split('-')[0]}.py"}, addressing
+
+
+def test_a_run_is_the_same_stage_in_either_role():
+    """A baseline's and the candidate's stage for one run have the same command, deps, params
+    and outputs (so one DVC run-cache entry): only the stage name differs."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        stages = {s.addressing: s for s in repo.index.stages}
+    for kind in ("tune", "train", "evaluate"):
+        base = next(s for name, s in stages.items() if name.startswith(f"{kind}@"))
+        cand = next(s for name, s in stages.items() if name.startswith(f"{kind}_candidate@"))
+        assert "--role" not in base.cmd and "candidate" not in base.cmd + cand.cmd
+        swap = (
+            base.cmd.split("--activation ")[1].split()[0],
+            cand.cmd.split("--activation ")[1].split()[0],
+        )
+        assert cand.cmd.replace(swap[1], swap[0]) == base.cmd
+        assert [str(o.def_path).replace(swap[1], swap[0]) for o in cand.outs] == [
+            str(o.def_path) for o in base.outs
+        ]
+        assert [str(d.def_path).replace(swap[1], swap[0]) for d in cand.deps] == [
+            str(d.def_path) for d in base.deps
+        ]
 
 
 def test_parsers_and_the_download_code_are_not_deps_of_training():

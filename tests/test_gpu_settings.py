@@ -14,7 +14,7 @@ import pytest
 from .project import env_for, make_repo, sh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.portable]
-ARGS = ("--role", "candidate", "--activation", "tanhrelu", "--dataset", "digits", "--seed", "0")
+ARGS = ("--activation", "tanhrelu", "--dataset", "digits", "--seed", "0")
 TF = keras.config.backend() == "tensorflow"
 SETTINGS = {  # what auto resolves to on one GPU, and on two
     "one_gpu": {
@@ -43,7 +43,7 @@ def trained(request, tmp_path_factory) -> tuple[str, Path]:
     repo = make_repo(tmp_path_factory.mktemp(request.param), datasets=["digits"], baselines=["relu"], seeds=[0, 1, 2],
                      **{"profiles.quick.epochs": 2, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
                         "profiles.quick.width": 4, **SETTINGS[request.param]})  # fmt: skip
-    sh(repo, "dvc", "repro", "preprocess@digits")
+    sh(repo, "dvc", "repro", "select")  # the prepared data and the learning rate
     env = {**env_for(repo), "ACTBENCH_CPU_DEVICES": "2"}
     for script in ("train.py", "evaluate.py"):
         res = subprocess.run(
@@ -59,16 +59,17 @@ def trained(request, tmp_path_factory) -> tuple[str, Path]:
 
 def test_training_used_bfloat16_and_the_expected_xla_and_replicas(trained):
     setting, repo = trained
-    record = json.loads((repo / "metrics/train/candidate/tanhrelu_digits_s0.json").read_text())
+    record = json.loads((repo / "metrics/train/tanhrelu_digits_s0.json").read_text())
     assert record["device"]["precision"] == "mixed_bfloat16"
     assert {k: record["device"][k] for k in EXPECTED[setting]} == EXPECTED[setting]
     assert all(np.isfinite(record[k]) for k in ("train_loss", "val_loss"))
-    assert record["train_loss"] < 2.4  # learned something: chance is ln(10) = 2.30 before smoothing
+    # It learned: 10 balanced classes give 10% by chance (and a loss of ln 10 = 2.30).
+    assert record["val_accuracy"] >= 0.3 and record["train_loss"] < 2.0
 
 
 def test_evaluation_is_finite_and_its_diagnostics_ran_in_float32(trained):
     _, repo = trained
-    ev = json.loads((repo / "metrics/eval/candidate/tanhrelu_digits_s0.json").read_text())
+    ev = json.loads((repo / "metrics/eval/tanhrelu_digits_s0.json").read_text())
     assert np.isfinite(ev["test_loss"]) and 0.0 <= ev["test_accuracy"] <= 1.0
     assert ev["device"]["precision"] == "mixed_bfloat16"
     assert ev["diagnostics"]["dtype"] == "float32"
@@ -79,7 +80,7 @@ def test_evaluation_is_finite_and_its_diagnostics_ran_in_float32(trained):
 
 def test_the_model_reloads_in_a_fresh_interpreter_with_float32_logits(trained):
     _, repo = trained
-    code = ("import actbench, numpy as np; m = actbench.load_model('models/candidate/tanhrelu_digits_s0.keras'); "
+    code = ("import actbench, numpy as np; m = actbench.load_model('models/tanhrelu_digits_s0.keras'); "
             "x = np.load('data/prepared/digits.npz')['x_test'][:8]; y = m.predict(x, verbose=0); "
             "print(m.get_layer(index=2).get_layer('logits').compute_dtype, y.dtype, np.isfinite(y).all())")  # fmt: skip
     res = subprocess.run(
@@ -97,7 +98,7 @@ def test_xla_with_data_parallelism_on_tensorflow_is_refused_in_one_line(tmp_path
         datasets=["digits"],
         **{**SETTINGS["two_gpus"], "train.jit_compile": True},
     )
-    sh(repo, "dvc", "repro", "preprocess@digits")
+    sh(repo, "dvc", "repro", "select")
     res = subprocess.run([sys.executable, "stages/train.py", *ARGS], cwd=repo,
                          env={**env_for(repo), "ACTBENCH_CPU_DEVICES": "2"}, capture_output=True, text=True)  # fmt: skip
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr[-2000:]

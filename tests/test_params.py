@@ -242,7 +242,7 @@ def test_a_misspelled_param_fails_before_keras_or_tensorflow_load(tmp_path):
     text = (tmp_path / "params.yaml").read_text().replace("  momentum:", "  momentm:")
     (tmp_path / "params.yaml").write_text(text)
     res = subprocess.run(
-        [sys.executable, "-X", "importtime", str(ROOT / "stages/train.py"), "--role", "candidate",
+        [sys.executable, "-X", "importtime", str(ROOT / "stages/train.py"),
          "--activation", "tanhrelu", "--dataset", "digits", "--seed", "0"], cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert res.returncode == 2

@@ -9,8 +9,9 @@ import pytest
 
 from actbench import params as params_lib
 from actbench import results, stats
+from actbench.curves import CURVES
 from actbench.errors import ActbenchError
-from actbench.runs import CURVES, runs_of
+from actbench.runs import runs_of, tuning_record
 
 from .project import ROOT, with_changes
 
@@ -28,11 +29,11 @@ def _params(**changes):
 
 
 def _write_runs(root: Path, params, precision=lambda spec: "float32", epochs=8):
-    for spec in runs_of(params.activation, params.baselines, params.datasets, params.seeds):
+    for spec in runs_of(params.activations, params.datasets, params.seeds):
         acc = ACCURACY[spec.activation][spec.seed]
         for path, record in (
             (spec.train_record, {"train_images": 1293, "epochs": epochs, "batch_size": 32, "width": 8,
-                                 "best_val_accuracy": acc, "schedule": {"warmup_epochs": 1},
+                                 "best_val_accuracy": acc, "schedule": {"warmup_epochs": 1, "lr_multiplier": 1.0},
                                  "device": {"precision": precision(spec), "device_kind": "CPU: test"}}),
             (spec.eval_record, {"test_accuracy": acc, "test_f1_macro": acc - 0.01, "test_images": 360,
                                 "diagnostics": {"never_active_fraction": 0.01, "mean_abs_derivative": 0.5}}),
@@ -86,19 +87,67 @@ def test_comparison_has_every_field_a_verdict_needs_for_every_dataset_and_baseli
     assert results.best_baseline(comparison, "digits") == "elu"
 
 
-def test_late_epoch_spread_is_na_when_the_window_reaches_an_annealed_learning_rate(
+def test_the_leaderboard_ranks_every_activation_with_its_interval_and_tests_nothing(
     tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
     params = _params()
-    _write_runs(tmp_path, params)  # cosine to ~0 at the end: the last epochs are annealed
-    aggregate = results.compare(params, results.group_runs(params))["aggregates"]["tanhrelu"][
-        "digits"
+    _write_runs(tmp_path, params)
+    board = results.compare(params, results.group_runs(params))["leaderboard"]
+    rows = board["per_dataset"]["digits"]
+    # means: tanhrelu 0.950, elu 0.950 (0.951+0.958+0.941+0.956+0.944 = 4.750), relu 0.930
+    assert [r["activation"] for r in rows][2] == "relu" and [r["rank"] for r in rows] == [
+        1.5,
+        1.5,
+        3.0,
     ]
+    relu = rows[2]
+    # scipy.stats.t.interval(0.95, 4, loc=0.93, scale=scipy.stats.sem(ACCURACY["relu"]))
+    assert relu["ci95"] == pytest.approx([0.9201838, 0.9398162], abs=1e-6) and relu["n"] == 5
+    assert board["tested"] is False
+    ranks = board["mean_rank"]
+    assert ranks["relu"]["estimate"] == 3.0 and ranks["relu"]["ci_low"] == 3.0  # last in every draw
     assert (
-        aggregate["late_epoch_spread"]["n"] == 0 and aggregate["late_epoch_spread"]["mean"] is None
+        ranks["tanhrelu"]["estimate"] == 1.5
+        and ranks["tanhrelu"]["ci_low"] < 1.5 < ranks["tanhrelu"]["ci_high"]
     )
-    assert aggregate["test_accuracy"]["std"] == pytest.approx(np.std(ACCURACY["tanhrelu"], ddof=1))
+
+
+def test_mean_ranks_average_over_datasets_and_keep_seeds_paired():
+    values = {"a": {"x": {0: 0.9, 1: 0.8}, "y": {0: 0.1, 1: 0.2}},
+              "b": {"x": {0: 0.1, 1: 0.2}, "y": {0: 0.9, 1: 0.8}}}  # fmt: skip
+    out = stats.mean_ranks(values, samples=200)
+    assert (
+        out["x"]["estimate"] == 1.5 and out["y"]["estimate"] == 1.5
+    )  # 1st on one, 2nd on the other
+    assert out["x"]["ci_low"] == out["x"]["ci_high"] == 1.5  # no draw changes either order
+    assert stats.ranks([0.3, 0.9, 0.3]) == [2.5, 1.0, 2.5]
+
+
+def _write_tuning(root: Path, params, means: dict[str, dict[float, float]]):
+    for act, by_m in means.items():
+        points = [{"lr_multiplier": m, "mean": v, "per_seed": {"100": v}} for m, v in by_m.items()]
+        record = {"activation": act, "dataset": "digits", "enabled": True, "profile": "quick",
+                  "base_learning_rate": 0.2, "points": points}  # fmt: skip
+        (root / tuning_record(act, "digits")).parent.mkdir(parents=True, exist_ok=True)
+        (root / tuning_record(act, "digits")).write_text(json.dumps(record))
+
+
+def test_the_tuning_effect_compares_rankings_by_kendall_tau(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = _params(**{"profiles.quick.tuning.enabled": True})
+    # at x1: tanhrelu > elu > relu; at the selected rates: relu (x2) > tanhrelu > elu (ties -> x1)
+    _write_tuning(tmp_path, params, {"tanhrelu": {0.5: 0.90, 1.0: 0.95, 2.0: 0.94},
+                                     "relu": {0.5: 0.80, 1.0: 0.85, 2.0: 0.97},
+                                     "elu": {0.5: 0.93, 1.0: 0.93, 2.0: 0.91}})  # fmt: skip
+    effect = results.tuning_effect(params)["digits"]
+    assert effect["selected_multiplier"] == {"relu": 2.0, "elu": 1.0, "tanhrelu": 1.0}
+    assert effect["rank_shared"] == ["tanhrelu", "elu", "relu"]
+    assert effect["rank_tuned"] == ["relu", "tanhrelu", "elu"]
+    # scipy.stats.kendalltau([0.85, 0.93, 0.95], [0.97, 0.93, 0.95]) (relu, elu, tanhrelu)
+    assert effect["kendall_tau"] == pytest.approx(-1 / 3) and effect["n"] == 3
+    assert effect["kendall_p"] == pytest.approx(1.0)
+    assert results.tuning_effect(_params()) is None  # tuning off: nothing to compare
 
 
 def test_runs_of_different_precision_are_refused_with_the_runs_and_the_stage(tmp_path, monkeypatch):
@@ -107,10 +156,37 @@ def test_runs_of_different_precision_are_refused_with_the_runs_and_the_stage(tmp
     _write_runs(
         tmp_path,
         params,
-        precision=lambda s: "mixed_bfloat16" if s.role == "candidate" else "float32",
+        precision=lambda s: "mixed_bfloat16" if s.activation == "tanhrelu" else "float32",
     )
     with pytest.raises(ActbenchError) as err:
         results.group_runs(params)
     msg = str(err.value)
     assert "cannot pair runs trained differently on digits" in msg and "\n" not in msg
     assert "mixed_bfloat16" in msg and "float32" in msg and "dvc repro -f -s train" in msg
+
+
+def test_the_report_states_the_protocol_ranks_everything_and_never_prints_na_percent(
+    tmp_path, monkeypatch
+):
+    from actbench import report
+
+    monkeypatch.chdir(tmp_path)
+    params = _params()
+    _write_runs(tmp_path, params)
+    for seed in SEEDS:  # a diagnostic that could not be computed for relu
+        record = tmp_path / f"metrics/eval/relu_digits_s{seed}.json"
+        data = json.loads(record.read_text())
+        data["diagnostics"]["never_active_fraction"] = float("nan")
+        record.write_text(json.dumps(data))
+    comparison = results.compare(params, results.group_runs(params))
+    text = report.render(params=params, comparison=comparison, sizes={"digits": {"train": 1293, "val": 144, "test": 360}},
+                         versions={"keras": "3"}, figures={"leaderboard": ["plots/figures/leaderboard.png"]})  # fmt: skip
+    assert "n/a%" not in text and "| n/a |" in text  # relu's never-active units: missing, said so
+    assert "learning-rate protocol: **shared**, one learning rate for every activation" in text
+    board = text.split("## Leaderboard", 1)[1].split("## Learning rates", 1)[0]
+    assert "it is not a test" in board and "![plots/figures/leaderboard.png]" in board
+    assert board.index("**tanhrelu** (candidate)") < board.index("| relu |")  # relu ranks last
+    assert (
+        "| 3 | relu | 93.00 ± 0.79 | [92.02, 93.98] | 5 |" in board
+    )  # std: np.std(ddof=1) = 0.0079
+    assert "On **digits**, tanhrelu shows higher test accuracy than relu" in text

@@ -156,14 +156,6 @@ def test_probability_of_improvement_is_a_stratified_paired_bootstrap():
     assert out["datasets"] == 2
 
 
-def test_detrended_std_ignores_a_steady_trend_and_measures_jitter():
-    assert stats.detrended_std([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(0.0, abs=1e-12)
-    jitter = [0.80, 0.82, 0.80, 0.82, 0.80]
-    residuals = np.array(jitter) - np.polyval(np.polyfit(range(5), jitter, 1), range(5))
-    assert stats.detrended_std(jitter) == pytest.approx(np.sqrt(np.sum(residuals**2) / 3))
-    assert np.isnan(stats.detrended_std([0.5, 0.6]))
-
-
 def test_ema_matches_tensorboard_debiased_definition():
     values = [1.0, 0.0, 1.0]
     out = stats.ema(values, 0.5)

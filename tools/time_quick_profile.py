@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 from tools import synthetic  # noqa: E402
 
 from actbench.data import catalog, sources  # noqa: E402
-from actbench.runs import machine, versions  # noqa: E402
+from actbench.provenance import machine, versions  # noqa: E402
 
 COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore"]
 BUILTIN = ("cifar10", "fashion_mnist")

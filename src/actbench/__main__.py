@@ -1,7 +1,8 @@
 """Command line: ``python -m actbench <command>``.
 
 python -m actbench doctor        # what this environment trains with (backend, GPUs, precision)
-python -m actbench activations   # the registered activations and their files
+python -m actbench activations   # the registered activations: kind, file, other names, references
+python -m actbench exp           # `dvc exp show`, cut to the verdicts: fits a terminal
 python -m actbench --help
 """
 
@@ -19,8 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.add_parser("doctor", help="what this environment will train with")
-    sub.add_parser("activations", help="list the registered activations and their files")
+    sub.add_parser(
+        "activations", help="list the registered activations: kind, file, other names, references"
+    )
+    exp = sub.add_parser(
+        "exp", help="`dvc exp show`, cut to accuracy and verdicts (fits a terminal)"
+    )
+    exp.add_argument(
+        "dvc_args", nargs=argparse.REMAINDER, help="passed on to `dvc exp show` (e.g. -A, -n 5)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "exp":
+        from actbench import expshow
+
+        return expshow.main(args.dvc_args)
     if args.command == "doctor":
         from actbench import doctor
 
@@ -28,10 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "activations":
         from actbench import activations
 
-        for name in activations.modules():
-            aliases = [a for a, n in activations.aliases().items() if n == name]
-            extra = f" (also: {', '.join(aliases)})" if aliases else ""
-            print(f"{name:12} {activations.source(name)}{extra}")
+        for found in activations.catalog():  # one line per module, then its prior art, indented
+            extra = f" (also: {', '.join(found.aliases)})" if found.aliases else ""
+            print(f"{found.name:12} {found.kind or '?':9}{found.source}{extra}")
+            for other in found.other_names:
+                print(f"{'':12} known as: {other}")
+            for ref in found.references:
+                print(f"{'':12} reference: {ref}")
     else:
         parser.print_help()
     return 0

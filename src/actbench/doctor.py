@@ -2,8 +2,8 @@
 
     python -m actbench doctor
 
-Prints the backend, the Keras and DVC versions, the visible GPUs, and the precision, XLA and
-replica choices that ``auto`` makes here. The Docker image's default command.
+Prints the backend, the Keras and DVC versions, the visible GPUs, and the precision, XLA,
+replica and determinism choices that ``auto`` makes here. The Docker image's default command.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 def report() -> dict[str, object]:
     import keras
 
-    from actbench.runs import versions
+    from actbench.provenance import versions
     from actbench.training import device
 
     return {
@@ -27,6 +27,7 @@ def report() -> dict[str, object]:
         "mixed_precision (auto)": device.resolve_precision("auto"),
         "replicas (auto)": (replicas := device.distribution("auto").replicas),
         "xla (auto)": device.resolve_jit("auto", replicas),
+        "deterministic (auto)": device.resolve_deterministic("auto"),
     }
 
 

@@ -5,31 +5,39 @@ on the logits of the model as it was trained (its own precision). The diagnostic
 float32 copy of the model, on a fixed, stratified, shuffled sample of validation images, and
 mean the same for every activation:
 
-* ``never_active_fraction``: per activation layer, the fraction of units (one unit = one
-  position and channel of the layer) whose pre-activation ``z`` is negative for every image of
-  the sample; reported per layer and as the mean over layers.
-* ``mean_abs_derivative``: per layer, the mean of ``|f'(z)|`` over the sample and the units:
-  how much gradient the activation lets through; per layer and as the mean over layers.
+* ``never_active_fraction``: per activation site (``resnet.activation_sites``), the fraction
+  of units (one unit = one position and channel of the site) whose pre-activation ``z`` is
+  negative for every image of the sample; reported per site and as the mean over sites.
+* ``mean_abs_derivative``: per site, the mean of ``|f'(z)|`` over the sample and the units: how
+  much gradient the activation lets through; per site and as the mean over sites. ``f'`` is the
+  automatic derivative of the site's own layer at its real inputs, so a learnable activation is
+  differentiated with its trained weights (valid because every plug-in is elementwise).
+* ``learned_parameters``: per site with weights (layer plug-ins), per weight its shape, mean,
+  std, min, max, largest change from its initial value, and its values when it is small (a
+  rational unit's 10 coefficients); empty for function plug-ins.
 """
 
 from __future__ import annotations
 
 import csv
 import time
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from actbench import activations, runs
+from actbench import activations, provenance, runs
 from actbench.data import prepared
 from actbench.errors import ActbenchError
 from actbench.io import all_or_nothing, atomic_path, ensure_writable, write_json
 from actbench.params import Params
+from actbench.resnet import activation_sites
 from actbench.training import device
 from actbench.training.pipeline import Augment, even_batch
 
 DIAGNOSTIC_CHUNK = 64  # images per forward pass of the diagnostic probe (bounds memory)
+SUMMARY_VALUES = 16  # a learned weight of at most this many numbers is recorded whole
 
 
 def load_model(path, activation: str | None = None) -> keras.Model:
@@ -44,6 +52,11 @@ def load_model(path, activation: str | None = None) -> keras.Model:
         activations.get(activation)
     if not Path(path).is_file():
         raise ActbenchError(f"model {path} is missing; run its train stage (`dvc repro`)")
+    if not zipfile.is_zipfile(path):  # Keras says "File not found" for a file that exists
+        raise ActbenchError(
+            f"model {path} is corrupt or truncated (not a whole .keras zip archive); delete it "
+            "and rerun its train stage"
+        )
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a damaged zip/config/weights
@@ -144,13 +157,15 @@ def diagnostic_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.asarray(sample)
 
 
-def diagnostics(model: keras.Model, images: np.ndarray, activation: str) -> dict:
-    """Never-active units and mean |f'(z)| per activation layer, in float32 (module docstring)."""
+def diagnostics(model: keras.Model, images: np.ndarray, activation: str | None = None) -> dict:
+    """Never-active units, mean |f'(z)| and learned parameters per activation site, in float32
+    (module docstring). ``model`` is a saved run (uint8 images in) or a ResNet-18 body;
+    ``images`` are uint8. ``activation`` (the run's name) is not needed: each site computes,
+    and is differentiated, as itself."""
     model32 = float32_copy(model)
-    body = body_of(model32)
-    act_layers = [lay for lay in body.layers if isinstance(lay, keras.layers.Activation)]
+    body = body_of(model32) or model32
+    act_layers = activation_sites(body)
     probe = keras.Model(body.inputs, [lay.input for lay in act_layers])  # pre-activations
-    fn = activations.get(activation)
     never = [None] * len(act_layers)  # (H, W, C): z < 0 for every image so far
     abs_sum = np.zeros(len(act_layers))
     units = np.zeros(len(act_layers))
@@ -160,7 +175,8 @@ def diagnostics(model: keras.Model, images: np.ndarray, activation: str) -> dict
             z = keras.ops.convert_to_tensor(z, "float32")
             negative = np.all(keras.ops.convert_to_numpy(z) < 0, axis=0)
             never[i] = negative if never[i] is None else never[i] & negative
-            slope = np.abs(keras.ops.convert_to_numpy(device.elementwise_derivative(fn, z)))
+            site = act_layers[i]  # elementwise: d sum(site(z)) / dz = site'(z), element by element
+            slope = np.abs(keras.ops.convert_to_numpy(device.elementwise_derivative(site, z)))
             abs_sum[i] += slope.sum(dtype=np.float64)
             units[i] += slope.size
     per_layer = {
@@ -177,7 +193,35 @@ def diagnostics(model: keras.Model, images: np.ndarray, activation: str) -> dict
             np.mean([v["mean_abs_derivative"] for v in per_layer.values()])
         ),
         "per_layer": per_layer,
+        "learned_parameters": learned_parameters(act_layers),
     }
+
+
+def learned_parameters(sites: list[keras.layers.Layer]) -> dict:
+    """``{site: {weight: summary}}`` for the sites that have weights (module docstring).
+
+    ``max_abs_change`` compares with a layer built anew from the site's config: its initial
+    value for a constant initialiser (every shipped plug-in's), a fresh random draw otherwise.
+    """
+    summary = {}
+    for site in sites:
+        if not site.weights:
+            continue
+        fresh = site.__class__.from_config(site.get_config())
+        fresh.build(tuple(site.input.shape))
+        entry = {}
+        for weight, initial in zip(site.weights, fresh.weights, strict=True):
+            v = np.asarray(keras.ops.convert_to_numpy(weight), dtype=np.float64)
+            v0 = np.asarray(keras.ops.convert_to_numpy(initial), dtype=np.float64)
+            entry[weight.name] = {
+                "shape": list(v.shape), "mean": float(v.mean()), "std": float(v.std()),
+                "min": float(v.min()), "max": float(v.max()),
+                "max_abs_change": float(np.max(np.abs(v - v0))),
+            }  # fmt: skip
+            if v.size <= SUMMARY_VALUES:
+                entry[weight.name]["values"] = v.ravel().tolist()
+        summary[site.name] = entry
+    return summary
 
 
 def evaluate(spec: runs.RunSpec, params: Params, started: float) -> dict:
@@ -204,7 +248,7 @@ def evaluate(spec: runs.RunSpec, params: Params, started: float) -> dict:
             "precision": body_of(model).get_layer("stem_conv").dtype_policy.name,
         },  # fmt: skip
         "seconds": {"wall": round(time.time() - started, 2), "setup": round(setup_seconds, 2)},
-        **runs.provenance(params.profile),
+        **provenance.provenance(params.profile),
     }
     with all_or_nothing(spec.confusion, spec.eval_record):
         write_confusion(spec.confusion, arrays["y_test"], logits.argmax(axis=1), names)

@@ -27,6 +27,15 @@ MAX_IMAGE_SIDE = 1024  # pixels; folder images are resized to at most this per s
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """Per-activation learning rates, chosen on validation data (the tune and select stages)."""
+
+    enabled: bool  # false: every activation trains at the profile's rate (multiplier 1)
+    lr_multipliers: list[float]  # the grid, as multiples of the profile's learning_rate; holds 1
+    seeds: list[int]  # tuning seeds, disjoint from the benchmark's `seeds`
+
+
+@dataclass(frozen=True)
 class Profile:
     """One compute budget; ``profile`` in params.yaml picks which."""
 
@@ -36,6 +45,7 @@ class Profile:
     batch_size: int  # images per optimizer step, over all devices together
     learning_rate: float  # peak learning rate per 128 images; scaled linearly with batch_size
     min_seeds: int  # the least number of seeds this profile accepts
+    tuning: Tuning
     train_size: dict[str, int] = field(default_factory=dict)  # per-dataset stratified subset
 
     def steps_per_epoch(self, train_images: int) -> int:
@@ -74,7 +84,7 @@ class TrainParams:
     warmup_epochs: int
     crop_padding: float
     hflip: list[str]
-    deterministic: bool
+    deterministic: Literal["auto"] | bool
     jit_compile: Literal["auto"] | bool
     steps_per_execution: int
     mixed_precision: Literal["auto", "off", "bfloat16", "float16"]
@@ -91,7 +101,6 @@ class EvaluateParams:
 class CompareParams:
     alpha: float
     equivalence_margin: dict[str, float]  # accuracy points, per profile
-    late_epochs: int
 
 
 @dataclass(frozen=True)
@@ -126,8 +135,13 @@ class Params:
 
     @property
     def activations(self) -> list[str]:
-        """Baselines then the candidate, without repeats."""
-        return list(dict.fromkeys([*self.baselines, self.activation]))
+        """Every activation the pipeline trains: the baselines, then the candidate."""
+        return [*self.baselines, self.activation]
+
+    @property
+    def tuning(self) -> Tuning:
+        """The active profile's tuning protocol."""
+        return self.active_profile.tuning
 
     def dataset_names(self) -> list[str]:
         """Every name a dataset may have: the built-ins and the configured folders."""
@@ -245,6 +259,25 @@ class _Checker:
         if name not in valid:
             self.fail(key, name, "one of " + ", ".join(valid))
 
+    def tuning(self, pname: str, tuning: Tuning, seeds: list[int]) -> None:
+        key = f"profiles.{pname}.tuning"
+        grid = tuning.lr_multipliers
+        if any(m <= 0 for m in grid) or len(set(grid)) != len(grid) or 1.0 not in grid:
+            self.fail(f"{key}.lr_multipliers", grid,
+                      "distinct positive multiples of the learning rate, 1 among them (the default)")  # fmt: skip
+        if (
+            not tuning.seeds
+            or any(s < 0 for s in tuning.seeds)
+            or len(set(tuning.seeds)) != len(tuning.seeds)
+        ):
+            self.fail(
+                f"{key}.seeds", tuning.seeds, "a non-empty list of distinct non-negative integers"
+            )
+        shared = sorted(set(tuning.seeds) & set(seeds))
+        if shared:
+            self.fail(f"{key}.seeds", tuning.seeds,
+                      f"seeds disjoint from `seeds` (both hold {shared}): tuning must not see the benchmark's runs")  # fmt: skip
+
     def validate(self, params: Params) -> Params:
         """Semantic checks that types alone cannot express."""
         self.activation("activation", params.activation)
@@ -254,6 +287,13 @@ class _Checker:
             self.activation(f"baselines[{i}]", name)
         if len(set(params.baselines)) != len(params.baselines):
             self.fail("baselines", params.baselines, "names without repeats")
+        if params.activation in params.baselines:
+            others = [b for b in params.baselines if b != params.activation]
+            raise ActbenchError(
+                f"{self.source}: activation = {params.activation!r} is also in baselines; a run "
+                f"has one stage: dvc exp run -S activation={params.activation} "
+                f"-S 'baselines=[{','.join(others)}]'"
+            )
         for name, folder in params.data.folders.items():
             if name in catalog.names():
                 self.fail(f"data.folders.{name}", name, "a name that is not a built-in dataset")
@@ -288,6 +328,7 @@ class _Checker:
                 )
             if prof.min_steps < 0:
                 self.fail(f"profiles.{pname}.min_steps", prof.min_steps, "an integer >= 0")
+            self.tuning(pname, prof.tuning, params.seeds)
             for ds, size in prof.train_size.items():
                 if ds not in known:
                     self.fail(
@@ -344,7 +385,6 @@ class _Checker:
                     "a key that names a profile: " + ", ".join(params.profiles),
                 )  # fmt: skip
             self.in_range(f"compare.equivalence_margin.{pname}", margin, 0.0, 100.0)
-        self.positive("compare.late_epochs", c.late_epochs)
         if params.plot.smoothing < 0 or params.plot.smoothing >= 1:
             self.fail("plot.smoothing", params.plot.smoothing, "a number in [0, 1)")
         return dataclasses.replace(params, source=self.source)

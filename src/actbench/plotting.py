@@ -6,8 +6,13 @@ Figures (PNG, under plots/figures/):
   EMA (``plot.smoothing`` > 0) is drawn thin and dashed on top, never instead.
 * ``comparison_<dataset>.png``: test accuracy and macro-F1 with 95% CIs; candidate highlighted.
 * ``confusion_<dataset>.png``: the candidate's and the best baseline's confusion matrices.
-* ``activations.png``: every activation and its derivative on [-4, 4].
+* ``activations.png``: every activation and its derivative on [-4, 4] (a learnable one at its
+  initial parameters).
+* ``learned_<activation>.png`` (learnable activations): every site's function after training,
+  per dataset, against its initial shape.
 * ``diagnostics.png``: never-active units and mean |f'(z)| per activation and dataset.
+* ``leaderboard.png``: every activation's mean test accuracy and 95% CI per dataset, ranked.
+* ``tuning.png`` (tuning on): validation accuracy against the learning rate, selected ringed.
 
 The confusion figures go to ``plots/report/`` (report.md only): DVC draws the candidate's own.
 """
@@ -163,7 +168,7 @@ def activation_functions(names: list[str], candidate: str, profile: str, path) -
     colors = colors_for(names, candidate)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for name in names:
-        fn = activations.get(name)
+        fn = activations.site(name, f"{name}_shape")  # a learnable one: at its initial parameters
         y = keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x)))
         dy = keras.ops.convert_to_numpy(elementwise_derivative(fn, x))
         width = 2.5 if name == candidate else 1.3
@@ -181,6 +186,61 @@ def activation_functions(names: list[str], candidate: str, profile: str, path) -
     fig.suptitle(
         f"The activations under test and their derivatives (candidate: {candidate}) - profile {profile}"
     )
+    save(fig, path)
+
+
+def leaderboard(board: dict, candidate: str, profile: str, path: Path) -> None:
+    """Per dataset, every activation's mean test accuracy and 95% interval, best at the top."""
+    per_dataset = board["per_dataset"]
+    acts = [r["activation"] for r in next(iter(per_dataset.values()))]
+    colors = colors_for(acts, candidate)
+    fig, axes = plt.subplots(1, len(per_dataset), figsize=(5.2 * len(per_dataset), 0.45 * len(acts) + 1.6),
+                             layout="constrained", squeeze=False)  # fmt: skip
+    for ax, (dataset, rows) in zip(axes[0], per_dataset.items(), strict=True):
+        for y, r in enumerate(reversed(rows)):
+            lo, hi = r["ci95"] if r["ci95"] else (r["mean"], r["mean"])
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
+            ax.errorbar([r["mean"]], [y], xerr=[[r["mean"] - lo], [hi - r["mean"]]], fmt="o", capsize=4,
+                        color=colors[r["activation"]], markersize=8 if r["activation"] == candidate else 5)  # fmt: skip
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([f"{r['rank']:g}. {r['activation']}" + (" (candidate)" if r["activation"] == candidate else "")
+                            for r in reversed(rows)])  # fmt: skip
+        ax.set_xlabel("test accuracy (fraction): mean and 95% CI over seeds")
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle(f"Leaderboard (descriptive, not a test) - profile {profile}", fontsize=10)
+    save(fig, path)
+
+
+def tuning_curves(
+    effect: dict, tuning_scores: dict, candidate: str, profile: str, path: Path
+) -> None:
+    """Per dataset, mean validation accuracy over tuning seeds against the learning-rate
+    multiplier, one line per activation, the selected point ringed."""
+    acts = list(next(iter(tuning_scores.values())))
+    colors = colors_for(acts, candidate)
+    fig, axes = plt.subplots(1, len(tuning_scores), figsize=(5.2 * len(tuning_scores), 4), layout="constrained",
+                             squeeze=False)  # fmt: skip
+    for ax, (dataset, by_act) in zip(axes[0], tuning_scores.items(), strict=True):
+        for act, points in by_act.items():
+            xs = [p["lr_multiplier"] for p in points]
+            ax.plot(xs, [p["mean"] for p in points], "o-", color=colors[act], label=act,
+                    linewidth=2.2 if act == candidate else 1.2)  # fmt: skip
+            for p in points:
+                ax.scatter([p["lr_multiplier"]] * len(p["per_seed"]), list(p["per_seed"].values()),
+                           s=8, color=colors[act], alpha=0.4)  # fmt: skip
+            m = effect[dataset]["selected_multiplier"][act]
+            best = next(p["mean"] for p in points if p["lr_multiplier"] == m)
+            ax.scatter(
+                [m], [best], s=160, facecolors="none", edgecolors=colors[act], linewidths=1.8
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("learning rate (x the profile's)")
+        ax.set_ylabel("validation accuracy (mean over tuning seeds)")
+        ax.set_title(f"{dataset}: ringed = selected", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Learning-rate tuning on validation data - profile {profile}", fontsize=10)
     save(fig, path)
 
 
@@ -206,5 +266,74 @@ def diagnostics(aggregates, datasets, activations, candidate, profile, path) -> 
     fig.suptitle(
         f"Diagnostics on a fixed stratified validation sample, float32 (bars: mean over seeds, "
         f"whiskers: std) - profile {profile}"
+    )
+    save(fig, path)
+
+
+SHAPE_GRID = np.linspace(-4, 4, 401, dtype=np.float32)  # pre-activations the shapes are drawn on
+
+
+def _float32_site(site, input_shape, weights: bool = True):
+    """A float32 copy of one activation site (``site`` may compute in bfloat16), built for
+    ``input_shape``, with the site's weights or (``weights=False``) its initial ones."""
+    copy = site.__class__.from_config({**site.get_config(), "dtype": "float32"})
+    copy.build(input_shape)
+    if weights:
+        copy.set_weights(site.get_weights())
+    return copy
+
+
+def site_curves(site, initial: bool = False, x: np.ndarray = SHAPE_GRID) -> np.ndarray:
+    """``f(x)`` of one activation site of a model, for each of its C channels: (len(x), C) in
+    float64, every channel on the same grid ``x``; ``initial``: the function the site started
+    from (a site built anew from its config) instead of the trained one."""
+    import keras
+
+    channels = int(site.input.shape[-1])
+    layer = _float32_site(site, (len(x), channels), weights=not initial)
+    grid = np.repeat(x[:, None], channels, axis=1)  # (N, C)
+    return np.asarray(keras.ops.convert_to_numpy(layer(grid)), dtype=np.float64)
+
+
+def learned_shapes(models: dict, activation: str, profile: str, path) -> None:
+    """Every activation site's function after training on [-4, 4], one panel per site (17).
+
+    ``models`` maps a label (a dataset, a run) to a trained model (a saved run as
+    ``evaluation.load_model`` returns it, or a ResNet-18 body); each label is one colour, the
+    initial function (a site built anew from its config) the dashed grey line. A site whose
+    parameters are per channel is drawn as its median over channels, with the band between
+    the 10th and 90th percentile channel; a site with one shared parameter set (PAU) as a line.
+    """
+    from actbench.resnet import activation_sites
+
+    sites = {label: activation_sites(model) for label, model in models.items()}
+    first = next(iter(sites.values()))
+    colors = dict(zip(models, OTHER_COLORS * (len(models) // len(OTHER_COLORS) + 1), strict=False))
+    cols = 6
+    rows = -(-len(first) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), sharex=True,
+                             layout="constrained", squeeze=False)  # fmt: skip
+    for ax in axes.flat[len(first) :]:
+        ax.set_visible(False)
+    for i, (ax, site) in enumerate(zip(axes.flat, first, strict=False)):
+        curves = [("initial", site_curves(site, initial=True), "0.4", "--")]
+        curves += [(label, site_curves(run[i]), colors[label], "-") for label, run in sites.items()]
+        for label, y, color, style in curves:
+            mid = np.median(y, axis=1)
+            ax.plot(SHAPE_GRID, mid, color=color, linestyle=style, linewidth=1.4, label=label)
+            if not np.allclose(y.min(axis=1), y.max(axis=1)):  # per-channel parameters
+                lo, hi = np.percentile(y, [10, 90], axis=1)
+                ax.fill_between(SHAPE_GRID, lo, hi, color=color, alpha=0.2, linewidth=0)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.axvline(0, color="black", linewidth=0.5)
+        ax.set_title(site.name, fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("z (pre-activation)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(
+        f"{activation}: the learned function of each activation site (line: median over channels, "
+        f"band: 10-90% of channels; dashed: initial) - profile {profile}",
+        fontsize=10,
     )
     save(fig, path)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from actbench import stats
 
 
-def _pct(x: float | None, digits: int = 2, sign: bool = False) -> str:
+def _pct(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -> str:
+    """``x`` (a fraction) in percent; ``n/a`` (never ``n/a%``) when it is missing."""
     if x is None:
         return "n/a"
-    return f"{100 * x:+.{digits}f}" if sign else f"{100 * x:.{digits}f}"
+    return (f"{100 * x:+.{digits}f}" if sign else f"{100 * x:.{digits}f}") + unit
 
 
 def _interval(ci, clip: bool = False) -> str:
@@ -73,6 +74,104 @@ def sentence(candidate: str, dataset: str, versus: dict[str, dict], margin: floa
     return f"On **{dataset}**, {candidate} shows " + "; ".join(parts) + "."
 
 
+def leaderboard_section(comparison: dict, figures: list[str]) -> list[str]:
+    """Every activation ranked, per dataset and across datasets: descriptive, not tested."""
+    board = comparison["leaderboard"]
+    lines = [
+        "## Leaderboard",
+        "",
+        "Every activation this pipeline trained, ranked by mean test accuracy over seeds. **The "
+        "ranking describes; it is not a test**: an order inside overlapping intervals is not "
+        "evidence that one activation is better. The tested claims are the candidate's verdicts "
+        "above (one Holm family).",
+        "",
+    ]
+    for dataset, rows in board["per_dataset"].items():
+        lines += [
+            f"**{dataset}**",
+            "",
+            "| rank | activation | test acc (mean ± std) | 95% CI | n |",
+            "|---|---|---|---|---|",
+        ]
+        for r in rows:
+            name = (
+                f"**{r['activation']}** (candidate)"
+                if r["role"] == "candidate"
+                else r["activation"]
+            )
+            std = "n/a" if r["std"] is None else _pct(r["std"])
+            lines.append(
+                f"| {r['rank']:g} | {name} | {_pct(r['mean'])} ± {std} | {_interval(r['ci95'], clip=True)} | {r['n']} |"
+            )
+        lines.append("")
+    if board["mean_rank"]:
+        n = next(iter(board["mean_rank"].values()))["datasets"]
+        lines += [
+            f"**Across {n} dataset(s)**: mean rank (1 = best on every dataset), with a 95% interval "
+            "from a bootstrap over seeds within each dataset.",
+            "",
+            "| activation | mean rank | 95% interval |",
+            "|---|---|---|",
+        ]
+        for act, v in sorted(board["mean_rank"].items(), key=lambda kv: kv[1]["estimate"]):
+            lines.append(
+                f"| {act} | {v['estimate']:.2f} | [{v['ci_low']:.2f}, {v['ci_high']:.2f}] |"
+            )
+        lines.append("")
+    lines += [line for fig in figures for line in (f"![{fig}]({fig})", "")]
+    return lines
+
+
+def tuning_section(comparison: dict, figures: list[str]) -> list[str]:
+    """The learning rate each activation got, and whether tuning changed the ranking."""
+    protocol = comparison["learning_rate_protocol"]
+    effect = comparison.get("tuning")
+    if not effect:
+        return ["## Learning rates", "", f"Shared: {protocol['description']}. Tuning is off "
+                "(`profiles.<profile>.tuning.enabled`).", ""]  # fmt: skip
+    lines = [
+        "## Learning rates",
+        "",
+        f"Tuned: {protocol['description']}; the test split is never read by tuning or selection.",
+        "",
+        "| dataset | activation | selected | val acc at x1 | val acc at selected |",
+        "|---|---|---|---|---|",
+    ]
+    for dataset, e in effect.items():
+        for act, m in e["selected_multiplier"].items():
+            lines.append(
+                f"| {dataset} | {act} | x{m:g} | {_pct(e['val_accuracy_shared'][act])} | {_pct(e['val_accuracy_tuned'][act])} |"
+            )
+    lines += [""]
+    for dataset, e in effect.items():
+        tau = "n/a" if e["kendall_tau"] is None else f"{e['kendall_tau']:.2f}"
+        same = "the same" if e["rank_shared"] == e["rank_tuned"] else "different"
+        lines.append(
+            f"- **{dataset}**, on the tuning runs' validation accuracy: the ranking at the shared rate "
+            f"({', '.join(e['rank_shared'])}) and at the tuned rates ({', '.join(e['rank_tuned'])}) are {same}; "
+            f"Kendall's tau = {tau} over n = {e['n']} activations (with so few, only a complete "
+            "reversal could be told from chance)."
+        )
+    lines.append("")
+    lines += [line for fig in figures for line in (f"![{fig}]({fig})", "")]
+    return lines
+
+
+def prior_art(names: list[str], candidate: str) -> list[str]:
+    """What each activation is known as elsewhere, and where it comes from (the registry's
+    ``OTHER_NAMES`` and ``REFERENCES``, read without importing the plug-ins)."""
+    from actbench import activations
+
+    lines = ["| activation | kind | also known as | references |", "|---|---|---|---|"]
+    for name in names:
+        info = activations.info(name)
+        label = f"**{name}** (candidate)" if name == candidate else name
+        others = "; ".join([*info.aliases, *info.other_names]) or "-"
+        refs = "; ".join(info.references) or "-"
+        lines.append(f"| {label} | {info.kind or '?'} | {others} | {refs} |")
+    return [*lines, ""]
+
+
 def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[str, str],
            figures: dict[str, list[str]]) -> str:  # fmt: skip
     cand, fam = params.activation, comparison["family"]
@@ -108,7 +207,9 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
         f"difference is the smallest true difference these seeds would find with 80% power at "
         f"alpha/m = {alpha / max(m, 1):.3g}. Intervals are at the family's Bonferroni level "
         f"({100 * level:.2f}%), which is never narrower than Holm needs. Each verdict is "
-        "conditional on this budget and on the test set named in the tables.",
+        "conditional on this budget, on the test set named in the tables, and on the "
+        f"learning-rate protocol: **{comparison['learning_rate_protocol']['protocol']}**, "
+        f"{comparison['learning_rate_protocol']['description']}.",
         "",
     ]
     for dataset in params.datasets:
@@ -153,8 +254,9 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
             est = "n/a" if v["estimate"] is None else f"{v['estimate']:.2f}"
             ci = "n/a" if v["ci_low"] is None else f"[{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
             lines.append(f"| {b} | {est} | {ci} | {v['datasets']} |")
+    lines += ["", *leaderboard_section(comparison, figures.get("leaderboard", []))]
+    lines += tuning_section(comparison, figures.get("tuning", []))
     lines += ["", "## Results per dataset", ""]
-    late = params.compare.late_epochs
     for dataset in params.datasets:
         size, scope = sizes.get(dataset, {}), comparison["scope"][dataset]
         lines += [
@@ -165,24 +267,19 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
             f"batch {scope['batch_size']}, {scope['precision']} on {scope['device_kind']}.",
             "",
             "| activation | test acc (mean ± std) | 95% CI | macro-F1 | best val acc | "
-            f"late-epoch spread ({late} epochs) | never-active units | mean \\|f'(z)\\| | seeds |",
+            "learning rate | never-active units | mean \\|f'(z)\\| | seeds |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for act in params.activations:
             s = comparison["aggregates"][act][dataset]
             name = f"**{act}** (candidate)" if act == cand else act
-            acc, f1, bv, spread = (
-                s["test_accuracy"],
-                s["test_f1_macro"],
-                s["best_val_accuracy"],
-                s["late_epoch_spread"],
-            )
+            acc, f1, bv = s["test_accuracy"], s["test_f1_macro"], s["best_val_accuracy"]
             na, slope = s["never_active_fraction"], s["mean_abs_derivative"]["mean"]
             slope_text = "n/a" if slope is None else f"{slope:.3f}"
             lines.append(
                 f"| {name} | {_pct(acc['mean'])} ± {_pct(acc['std'])} | {_interval(acc['ci95'], clip=True)} | "
-                f"{_pct(f1['mean'])} ± {_pct(f1['std'])} | {_pct(bv['mean'])} | {_pct(spread['mean'])} | "
-                f"{_pct(na['mean'])}% | {slope_text} | {acc['n']} |"
+                f"{_pct(f1['mean'])} ± {_pct(f1['std'])} | {_pct(bv['mean'])} | x{s['learning_rate_multiplier']:g} | "
+                f"{_pct(na['mean'], unit='%')} | {slope_text} | {acc['n']} |"
             )
         lines.append("")
         for fig in figures.get(dataset, []):
@@ -190,14 +287,14 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
     lines += [
         "Definitions: *95% CI*, Student-t interval over seeds (clipped to [0, 100]); *± std*, the "
         "seed-to-seed standard deviation of the final test accuracy (the variance the study "
-        f"talked about); *late-epoch spread*, the detrended std of the last {late} validation "
-        "accuracies, given only when that window lies after warm-up and the learning rate stays "
-        f"at least 10% of its peak in it, else n/a; *never-active units*, the share of units whose "
+        "talked about); *learning rate*, the multiple of the profile's rate the activation trained "
+        "at (the select stage); *never-active units*, the share of units whose "
         "pre-activation is negative for every image of a fixed stratified validation sample "
         "(float32); *mean |f'(z)|*, the mean slope of the activation at its inputs on that sample.",
         "",
         "## Activations and diagnostics",
         "",
+        *prior_art(params.activations, cand),
     ]
     for fig in figures.get("", []):
         lines += [f"![{fig}]({fig})", ""]

@@ -1,10 +1,10 @@
-"""Aggregation: the runs the params define, over seeds, and the candidate against every
-baseline as one family of tests. Reads the runs' JSON records and curves; no TensorFlow.
+"""Aggregation: the runs the params define, over seeds; the candidate against every baseline
+as one family of tests; a leaderboard of every activation; what tuning the learning rate changed.
+Reads the runs' JSON records, curves and tuning scores; no TensorFlow.
 
 The runs read are exactly those the current params define, so stale files from other
-experiments are never mixed in. When the candidate is also a baseline, the candidate's own runs
-represent it and it is not compared with itself. Runs are paired only when they were trained in
-the same precision on the same kind of device.
+experiments are never mixed in. Runs are paired only when they were trained in the same
+precision on the same kind of device.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench import stats
+from actbench import stats, tuning
+from actbench.curves import read_history
 from actbench.errors import ActbenchError
 from actbench.io import read_json
 from actbench.params import Params
-from actbench.runs import RunSpec, read_history, runs_of
+from actbench.runs import RunSpec, runs_of, tuning_record
 
-LR_FLOOR = 0.1  # a late-epoch spread needs the learning rate at >= 10% of its peak throughout
 AGGREGATED = ("test_accuracy", "test_f1_macro", "best_val_accuracy", "never_active_fraction",
-              "mean_abs_derivative", "late_epoch_spread")  # fmt: skip
+              "mean_abs_derivative")  # fmt: skip
 
 
 @dataclass
@@ -34,21 +34,7 @@ class Run:
     eval: dict
     history: dict[str, list[float]]
 
-    def late_epoch_spread(self, late_epochs: int) -> float:
-        """Detrended std of the last ``late_epochs`` validation accuracies, or NaN ("n/a") unless
-        the window lies wholly after warm-up and the learning rate stays at least ``LR_FLOOR``
-        of its peak in it: otherwise it measures warm-up or an annealed, frozen curve."""
-        val, lr = self.history["val_accuracy"], self.history["learning_rate"]
-        epochs, warmup = len(val), self.train["schedule"]["warmup_epochs"]
-        if epochs - late_epochs < warmup or late_epochs < 3:
-            return math.nan
-        if min(lr[-late_epochs:]) < LR_FLOOR * max(lr):
-            return math.nan
-        return stats.detrended_std(val[-late_epochs:])
-
-    def value(self, key: str, late_epochs: int) -> float:
-        if key == "late_epoch_spread":
-            return self.late_epoch_spread(late_epochs)
+    def value(self, key: str) -> float:
         if key == "best_val_accuracy":
             return float(self.train[key])
         if key in ("never_active_fraction", "mean_abs_derivative"):
@@ -77,34 +63,36 @@ class Group:
 
     activation: str
     dataset: str
-    role: str
     runs: list[Run] = field(default_factory=list)
 
-    def per_seed(self, key: str, late_epochs: int) -> dict[int, float]:
+    def per_seed(self, key: str) -> dict[int, float]:
         """Values by seed; seeds where the quantity is undefined (NaN) are left out."""
-        values = {r.spec.seed: r.value(key, late_epochs) for r in self.runs}
+        values = {r.spec.seed: r.value(key) for r in self.runs}
         return {s: v for s, v in values.items() if math.isfinite(v)}
 
-    def aggregate(self, late_epochs: int) -> dict:
-        out: dict[str, object] = {"role": self.role, "seeds": [r.spec.seed for r in self.runs]}
+    def aggregate(self, candidate: str) -> dict:
+        role = "candidate" if self.activation == candidate else "baseline"
+        out: dict[str, object] = {"role": role, "seeds": [r.spec.seed for r in self.runs]}
         for key in AGGREGATED:
-            values = self.per_seed(key, late_epochs)
+            values = self.per_seed(key)
             out[key] = {**stats.describe(list(values.values())).to_dict(), "per_seed": values}
+        out["learning_rate_multiplier"] = self.runs[0].train["schedule"].get("lr_multiplier", 1.0)
         return out
 
 
-def stage_of(spec: RunSpec) -> str:
-    """The DVC stage that trains ``spec``."""
-    stage = "train_candidate" if spec.role == "candidate" else "train"
-    return f"{stage}@{spec.role}-{spec.activation}-{spec.dataset}-{spec.seed}"
+def stage_of(spec: RunSpec, candidate: str) -> str:
+    """The DVC stage that trains ``spec`` under the current params."""
+    stage = "train_candidate" if spec.activation == candidate else "train"
+    return f"{stage}@{spec.activation}-{spec.dataset}-{spec.seed}"
 
 
 def group_runs(params: Params) -> dict[tuple[str, str], Group]:
+    """Every run the params define, by (activation, dataset); refuses to pair runs trained
+    differently (device kind, precision) on one dataset."""
     groups: dict[tuple[str, str], Group] = {}
-    specs = runs_of(params.activation, params.baselines, params.datasets, params.seeds)
-    for spec in specs:
+    for spec in runs_of(params.activations, params.datasets, params.seeds):
         key = (spec.activation, spec.dataset)
-        groups.setdefault(key, Group(spec.activation, spec.dataset, spec.role))
+        groups.setdefault(key, Group(spec.activation, spec.dataset))
         groups[key].runs.append(load_run(spec))
     for dataset in params.datasets:
         runs = [r for g in groups.values() if g.dataset == dataset for r in g.runs]
@@ -115,30 +103,90 @@ def group_runs(params: Params) -> dict[tuple[str, str], Group]:
             raise ActbenchError(
                 f"cannot pair runs trained differently on {dataset}: {a.spec.name} ({a.setup()[0]} on "
                 f"{a.setup()[1]}) and {b.spec.name} ({b.setup()[0]} on {b.setup()[1]}); retrain one side "
-                f"on the other's kind of device and precision, e.g. `dvc repro -f -s {stage_of(b.spec)}` there"
-            )
+                f"on the other's kind of device and precision, e.g. `dvc repro -f -s {stage_of(b.spec, params.activation)}` there"
+            )  # fmt: skip
     return groups
 
 
+def leaderboard(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
+    """Every activation the pipeline trained, ranked per dataset by mean test accuracy (with its
+    95% interval and n), and across datasets by mean rank with a 95% bootstrap interval. It
+    describes; it tests nothing (the candidate's verdicts are the tests)."""
+    acc = {d: {a: groups[(a, d)].per_seed("test_accuracy") for a in params.activations}
+           for d in params.datasets}  # fmt: skip
+    per_dataset = {}
+    for dataset, by_act in acc.items():
+        rows = []
+        for act, values in by_act.items():
+            desc = stats.describe(list(values.values())).to_dict()
+            rows.append({"activation": act, "role": "candidate" if act == params.activation else "baseline",
+                         "mean": desc["mean"], "std": desc["std"], "ci95": desc["ci95"], "n": desc["n"]})  # fmt: skip
+        rows.sort(key=lambda r: -(r["mean"] if r["mean"] is not None else -math.inf))
+        ranks = stats.ranks([r["mean"] for r in rows])
+        for row, rank in zip(rows, ranks, strict=True):
+            row["rank"] = rank
+        per_dataset[dataset] = rows
+    return {
+        "ordered_by": "mean test accuracy over seeds; rank 1 = highest (ties share the mean rank)",
+        "tested": False,
+        "per_dataset": per_dataset,
+        "mean_rank": stats.mean_ranks(acc),
+    }
+
+
+def tuning_effect(params: Params) -> dict | None:
+    """On the tuning runs: the ranking of the activations at the shared rate (multiplier 1)
+    against the ranking at each one's selected rate, per dataset (Kendall's tau)."""
+    if not params.tuning.enabled:
+        return None
+    from scipy.stats import kendalltau
+
+    out = {}
+    for dataset in params.datasets:
+        shared, tuned, chosen = {}, {}, {}
+        for act in params.activations:
+            record = read_json(tuning_record(act, dataset))
+            means = {p["lr_multiplier"]: p["mean"] for p in record["points"]}
+            chosen[act] = tuning.select(record)
+            shared[act], tuned[act] = means[1.0], means[chosen[act]]
+        acts = list(shared)
+        tau, p = kendalltau([shared[a] for a in acts], [tuned[a] for a in acts])
+        out[dataset] = {
+            "selected_multiplier": chosen, "val_accuracy_shared": shared, "val_accuracy_tuned": tuned,
+            "rank_shared": sorted(acts, key=lambda a: -shared[a]),
+            "rank_tuned": sorted(acts, key=lambda a: -tuned[a]), "n": len(acts),
+            "kendall_tau": None if math.isnan(tau) else float(tau),
+            "kendall_p": None if math.isnan(p) else float(p),
+        }  # fmt: skip
+    return out
+
+
 def compare(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
-    """Aggregates, the family of comparisons with verdicts, and the cross-dataset summary."""
-    late = params.compare.late_epochs
+    """Aggregates, the family of comparisons with verdicts, the leaderboard, the tuning effect
+    and the cross-dataset summary."""
     family = {}
     for dataset in params.datasets:
-        cand = groups[(params.activation, dataset)].per_seed("test_accuracy", late)
+        cand = groups[(params.activation, dataset)].per_seed("test_accuracy")
         for b in params.baselines:
-            if b != params.activation:
-                family[(dataset, b)] = stats.pair(
-                    cand, groups[(b, dataset)].per_seed("test_accuracy", late)
-                )
+            family[(dataset, b)] = stats.pair(cand, groups[(b, dataset)].per_seed("test_accuracy"))
     stats.decide(family, params.compare.alpha, params.margin / 100)
     testable = sum(c.testable for c in family.values())
-    baselines = [b for b in params.baselines if b != params.activation]
     first = {d: groups[(params.activation, d)].runs[0] for d in params.datasets}
+    protocol = tuning.protocol(params)
+    t = params.tuning
     return {
         "candidate": params.activation,
-        "baselines": baselines,
+        "baselines": params.baselines,
         "profile": params.profile,
+        "learning_rate_protocol": {
+            "protocol": protocol,
+            "description": (
+                f"per activation and dataset, the best of x{', x'.join(f'{m:g}' for m in t.lr_multipliers)} "
+                f"the profile's learning rate by mean validation accuracy over tuning seeds {t.seeds}"
+                if protocol == tuning.TUNED
+                else "one learning rate for every activation (the profile's)"
+            ),
+        },  # fmt: skip
         "family": {
             "comparisons": testable,
             "alpha": params.compare.alpha,
@@ -164,18 +212,20 @@ def compare(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
             for d in params.datasets
         },
         "aggregates": {
-            act: {d: groups[(act, d)].aggregate(late) for d in params.datasets}
+            act: {d: groups[(act, d)].aggregate(params.activation) for d in params.datasets}
             for act in params.activations
         },
         "comparisons": {
-            d: {b: family[(d, b)].to_dict() for b in baselines} for d in params.datasets
+            d: {b: family[(d, b)].to_dict() for b in params.baselines} for d in params.datasets
         },
         "probability_of_improvement": {
             b: stats.probability_of_improvement(
                 {d: list(family[(d, b)].diffs.values()) for d in params.datasets}
             )
-            for b in baselines
+            for b in params.baselines
         },
+        "leaderboard": leaderboard(params, groups),
+        "tuning": tuning_effect(params),
     }
 
 
@@ -249,3 +299,21 @@ def write_candidate_confusion(
             with run.spec.confusion.open() as fh:
                 next(fh)
                 out.writelines(fh)
+
+
+def write_tuning(params: Params, path: Path, dataset: str) -> None:
+    """Mean validation accuracy over the tuning seeds per activation and learning-rate
+    multiplier (long format, for the DVC chart); only the header when tuning is off."""
+    from actbench.io import atomic_path
+
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["lr_multiplier", "activation", "val_accuracy", "selected"])
+        if not params.tuning.enabled:
+            return
+        for act in params.activations:
+            record = read_json(tuning_record(act, dataset))
+            chosen = tuning.select(record)
+            name = label(act, params.activation)
+            writer.writerows((f"{p['lr_multiplier']:g}", name, f"{p['mean']:.6f}", int(p["lr_multiplier"] == chosen))
+                             for p in record["points"])  # fmt: skip

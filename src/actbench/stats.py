@@ -303,19 +303,54 @@ def probability_of_improvement(
 
 
 # ---------------------------------------------------------------------------------------------
-# Curves
+# Ranks
 # ---------------------------------------------------------------------------------------------
 
 
-def detrended_std(values) -> float:
-    """Epoch-to-epoch spread: std of the residuals around a least-squares line (ddof = 2), so
-    a curve that is still rising does not count as spread; NaN for fewer than 3 epochs."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 3:
-        return math.nan
-    epochs = np.arange(len(values))
-    residuals = values - np.polyval(np.polyfit(epochs, values, 1), epochs)
-    return float(np.sqrt(np.sum(residuals**2) / (len(values) - 2)))
+def ranks(values) -> list[float]:
+    """Rank 1 for the highest value; ties share their mean rank (SciPy's ``rankdata``)."""
+    from scipy.stats import rankdata
+
+    return [float(r) for r in rankdata(-np.asarray(values, dtype=np.float64), method="average")]
+
+
+def mean_ranks(
+    values: dict[str, dict[str, dict[int, float]]], samples: int = 2000, seed: int = 0
+) -> dict[str, dict]:
+    """Each activation's rank by mean over seeds, averaged over datasets, with a 95% percentile
+    interval from a bootstrap that resamples the seeds within each dataset. ``values`` is
+    ``{dataset: {activation: {seed: value}}}``; runs of one seed share their initialisation and
+    data order, so a bootstrap draw keeps an activation's seeds paired with the others'."""
+    datasets = [d for d, acts in values.items() if acts and all(acts.values())]
+    if not datasets:
+        return {}
+    acts = list(values[datasets[0]])
+    rng = np.random.default_rng(seed)
+    point = np.zeros(len(acts))
+    boot = np.zeros((samples, len(acts)))
+    for d in datasets:
+        seeds = sorted(set.intersection(*(set(values[d][a]) for a in acts)))
+        table = np.array([[values[d][a][s] for a in acts] for s in seeds])  # (seeds, activations)
+        point += ranks(table.mean(axis=0))
+        idx = rng.integers(0, len(seeds), size=(samples, len(seeds)))
+        means = table[idx].mean(axis=1)  # (samples, activations)
+        boot += np.apply_along_axis(ranks, 1, means)
+    point, boot = point / len(datasets), boot / len(datasets)
+    low, high = np.percentile(boot, [2.5, 97.5], axis=0)
+    return {
+        a: {
+            "estimate": float(point[i]),
+            "ci_low": float(low[i]),
+            "ci_high": float(high[i]),
+            "datasets": len(datasets),
+        }  # fmt: skip
+        for i, a in enumerate(acts)
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves
+# ---------------------------------------------------------------------------------------------
 
 
 def ema(values, factor: float) -> np.ndarray:

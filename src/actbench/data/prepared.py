@@ -32,20 +32,24 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(fh, **{k: arrays[k] for k in KEYS})
 
 
-def load(path: Path) -> dict[str, np.ndarray]:
-    """Read a prepared ``.npz``, checking that it is complete and consistent."""
+def load(path: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, np.ndarray]:
+    """Read the class names and the arrays of ``splits`` from a prepared ``.npz``, checking that
+    they are complete and consistent. Only the named splits are read from the file (``.npz``
+    members load one by one): training and tuning pass ``("train", "val")``, so the test split
+    is read by the evaluate stage alone."""
     if not path.is_file():
         raise ActbenchError(f"{path} is missing; run `dvc repro` to prepare it")
+    keys = [*(f"{a}_{s}" for s in splits for a in "xy"), "class_names"]
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in KEYS}
+            arrays = {k: npz[k] for k in keys}
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ActbenchError(
             f"{path} is corrupt or incomplete ({reason}); delete it and run `dvc repro`"
         ) from None
     n_classes = len(arrays["class_names"])
-    for split in SPLITS:
+    for split in splits:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
             raise ActbenchError(

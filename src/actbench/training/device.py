@@ -29,8 +29,9 @@ CPU_DEVICES_ENV = "ACTBENCH_CPU_DEVICES"
 BACKENDS = ("tensorflow", "jax")
 
 
-def configure(deterministic: bool) -> None:
-    """Check the backend and set what must be set before it starts."""
+def configure(deterministic: str | bool) -> None:
+    """Check the backend and set what must be set before it starts (``deterministic``:
+    ``train.deterministic``; only ``true`` asks XLA on GPUs for deterministic kernels)."""
     from actbench.errors import ActbenchError
 
     chosen = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -44,7 +45,7 @@ def configure(deterministic: bool) -> None:
         n = int(os.environ.get(CPU_DEVICES_ENV, "0") or 0)
         if n > 1 and "xla_force_host_platform_device_count" not in flags:
             flags += f" --xla_force_host_platform_device_count={n}"
-        if deterministic and "xla_gpu_deterministic_ops" not in flags:
+        if deterministic is True and "xla_gpu_deterministic_ops" not in flags:
             flags += " --xla_gpu_deterministic_ops=true"
         os.environ["XLA_FLAGS"] = flags.strip()
     _quiet_import("keras")
@@ -143,7 +144,7 @@ def device_kind() -> str:
             tf.config.list_physical_devices("GPU")[0]
         )
         return f"GPU: {details.get('device_name', 'unknown')}"
-    from actbench.runs import machine
+    from actbench.provenance import machine
 
     return f"CPU: {machine()['cpu']}"
 
@@ -171,6 +172,12 @@ def resolve_precision(setting: str) -> str:
     if setting == "auto":
         return "mixed_bfloat16" if gpus() else "float32"
     return {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[setting]
+
+
+def resolve_deterministic(setting: str | bool) -> bool:
+    """``auto``: deterministic kernels on CPUs (measured to cost little there, and it makes the
+    default run reproduce bit for bit), the fast non-deterministic ones on GPUs."""
+    return not gpus() if setting == "auto" else bool(setting)
 
 
 def set_seed(seed: int, deterministic: bool) -> None:
