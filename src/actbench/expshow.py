@@ -39,6 +39,14 @@ def _label(row: dict[str, str]) -> str:
     return rev or name
 
 
+def _number(value: str, fmt: str) -> str:
+    """A fraction DVC printed, in percent; ``-`` for what DVC leaves empty or marks ``!``."""
+    try:
+        return fmt.format(100 * float(value))
+    except ValueError:
+        return "-"
+
+
 def _cell(row: dict[str, str], dataset: str, baseline: str) -> str:
     diff, verdict = (
         row.get(f"{dataset}.{baseline}.diff", ""),
@@ -46,13 +54,12 @@ def _cell(row: dict[str, str], dataset: str, baseline: str) -> str:
     )
     if not verdict:
         return "-"
-    points = f"{100 * float(diff):+.2f} " if diff not in ("", "-") else ""
-    return points + VERDICTS.get(verdict, verdict)
+    points = _number(diff, "{:+.2f} ")
+    return (points if points != "-" else "") + VERDICTS.get(verdict, verdict)
 
 
 def _accuracy(row: dict[str, str], dataset: str) -> str:
-    value = row.get(f"{dataset}.accuracy", "")
-    return f"{100 * float(value):.2f}" if value not in ("", "-") else "-"
+    return _number(row.get(f"{dataset}.accuracy", ""), "{:.2f}")
 
 
 def _table(header: list[str], body: list[list[str]]) -> list[str]:
