@@ -21,7 +21,8 @@ def _row(rev, typ, candidate, acc, **baselines):
 
 def test_rows_show_accuracy_differences_and_verdicts_and_missing_values_as_dashes():
     rows = [_row("workspace", "baseline", "tanhrelu", "0.9769", relu=("0.0148", "inconclusive"), elu=("-0.0028", "equivalent")),
-            _row("main", "baseline", "elu", "!", relu=("!", "better"), elu=("", ""))]  # fmt: skip
+            _row("main", "baseline", "elu", "!", relu=("!", "better"), elu=("", "")),
+            _row("2f89f8e", "baseline", "!", "!", relu=("!", "!"))]  # fmt: skip
     lines = expshow.render(rows, 120).splitlines()
     assert lines[0].split() == [
         "experiment",
@@ -43,6 +44,7 @@ def test_rows_show_accuracy_differences_and_verdicts_and_missing_values_as_dashe
         "equiv.",
     ]
     assert lines[2].split() == ["main", "elu", "-", "better", "-"]
+    assert lines[3].split() == ["2f89f8e", "-", "-", "-", "-"]  # a commit without metrics
 
 
 def test_datasets_that_do_not_fit_side_by_side_get_a_block_each():

@@ -26,14 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser(
         "exp", help="`dvc exp show`, cut to accuracy and verdicts (fits a terminal)"
     )
-    exp.add_argument(
-        "dvc_args", nargs=argparse.REMAINDER, help="passed on to `dvc exp show` (e.g. -A, -n 5)"
-    )
-    args = parser.parse_args(argv)
-    if args.command == "exp":
+    exp.add_argument("dvc_args", nargs="*", help="passed on to `dvc exp show` (e.g. -A, -n 5)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["exp"] and not {"-h", "--help"} & set(argv[1:]):  # the rest is dvc's
         from actbench import expshow
 
-        return expshow.main(args.dvc_args)
+        return expshow.main(argv[1:])
+    args = parser.parse_args(argv)
     if args.command == "doctor":
         from actbench import doctor
 

@@ -52,7 +52,7 @@ def _cell(row: dict[str, str], dataset: str, baseline: str) -> str:
         row.get(f"{dataset}.{baseline}.diff", ""),
         row.get(f"{dataset}.{baseline}.verdict", ""),
     )
-    if not verdict:
+    if verdict in ("", "!"):  # no such baseline in that experiment, or no metrics at all
         return "-"
     points = _number(diff, "{:+.2f} ")
     return (points if points != "-" else "") + VERDICTS.get(verdict, verdict)
@@ -79,7 +79,7 @@ def render(rows: list[dict[str, str]], width: int) -> str:
     datasets = [m.group(1) for c in columns if (m := re.fullmatch(r"([^.]+)\.accuracy", c))]
     baselines = {d: [m.group(1) for c in columns if (m := re.fullmatch(rf"{re.escape(d)}\.([^.]+)\.verdict", c))]
                  for d in datasets}  # fmt: skip
-    lead = [[_label(r), r.get("candidate", "") or "-"] for r in rows]
+    lead = [[_label(r), r.get("candidate", "").strip("!") or "-"] for r in rows]
 
     def block(names: list[str]) -> tuple[list[str], list[list[str]]]:
         header = ["experiment", "candidate"]

@@ -9,6 +9,8 @@ sidedness, n, the margin and what each verdict is conditional on.
 
 from __future__ import annotations
 
+import math
+
 from actbench import stats
 
 
@@ -145,12 +147,18 @@ def tuning_section(comparison: dict, figures: list[str]) -> list[str]:
     lines += [""]
     for dataset, e in effect.items():
         tau = "n/a" if e["kendall_tau"] is None else f"{e['kendall_tau']:.2f}"
+        p = "n/a" if e["kendall_p"] is None else f"{e['kendall_p']:.2f}"
         same = "the same" if e["rank_shared"] == e["rank_tuned"] else "different"
+        floor = 2 / math.factorial(e["n"])  # the exact test's smallest p-value: a complete reversal
+        caveat = (
+            f" With {e['n']} activations the smallest p-value any two rankings allow is 2/{e['n']}! = "
+            f"{floor:.2g}: no change could be significant, so a changed ranking here describes, it is "
+            "not evidence that tuning reorders them." if floor > comparison["family"]["alpha"] else ""
+        )  # fmt: skip
         lines.append(
             f"- **{dataset}**, on the tuning runs' validation accuracy: the ranking at the shared rate "
             f"({', '.join(e['rank_shared'])}) and at the tuned rates ({', '.join(e['rank_tuned'])}) are {same}; "
-            f"Kendall's tau = {tau} over n = {e['n']} activations (with so few, only a complete "
-            "reversal could be told from chance)."
+            f"Kendall's tau = {tau} (p = {p}) over n = {e['n']} activations.{caveat}"
         )
     lines.append("")
     lines += [line for fig in figures for line in (f"![{fig}]({fig})", "")]
