@@ -5,8 +5,11 @@
 # Python matches pyproject.toml (3.11); TensorFlow, Keras, DVC and Ray come from requirements/gpu.lock,
 # which pins the same versions as requirements/dev.lock (tests/test_docker.py checks both).
 # The base image is pinned by the digest of its multi-arch index (docker-library/repo-info,
-# repos/python/remote/3.11-slim-bookworm.md, build of 2026-09-19, Python 3.11.16).
-FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+# repos/python/remote/3.11-slim-bookworm.md, build of 2026-09-19, Python 3.11.16). BASE_IMAGE is
+# overridden only where Docker Hub is unreachable: `make docker-check` builds on a stand-in made
+# from Debian's packages (tools/docker_base.sh).
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+FROM ${BASE_IMAGE}
 
 # USER/LOGNAME: DVC asks getpass.getuser(), which fails for a --user UID with no passwd entry.
 # GIT_*: `dvc exp run` commits experiments and needs an identity (override with -e).
@@ -41,8 +44,11 @@ RUN apt-get update \
 WORKDIR /opt/actbench
 # Dependencies first, in their own layer: a code change does not reinstall them. --no-deps with
 # hashes: exactly the lock, setuptools included, so the project install needs no build isolation.
-COPY requirements/gpu.lock requirements/gpu.lock
-RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements/gpu.lock
+# LOCK is requirements/gpu.lock (CUDA TensorFlow); --build-arg LOCK=requirements/dev.lock builds the
+# same image with CPU TensorFlow (the same versions otherwise).
+ARG LOCK=requirements/gpu.lock
+COPY ${LOCK} ${LOCK}
+RUN pip install --no-cache-dir --no-deps --require-hashes -r ${LOCK}
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir --no-deps --no-build-isolation .

@@ -9,7 +9,8 @@ JAX_VENV := .venv-jax
 JAX_LOCK := requirements/jax.lock
 PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: setup setup-jax repro test test-tf test-jax lint benchmark timing gpu-check cluster lock clean-venv python-version
+.PHONY: setup setup-jax repro test test-tf test-jax lint benchmark timing gpu-check gpu-bundle device-check-dry-run cluster lock clean-venv python-version
+.PHONY: docker-check docker-check-ci
 
 python-version:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v[:2] == (3, 11) else f"actbench needs Python 3.11 (its lock files pin wheels for 3.11); $(PYTHON) is {v[0]}.{v[1]}.{v[2]}: run make PYTHON=/path/to/python3.11")'
@@ -60,13 +61,39 @@ benchmark: setup
 timing: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/time_quick_profile.py
 
-# A short GPU check (throughput, MFU, convergence); runs on whichever backend is installed.
+# A short GPU check (throughput, MFU, memory, the full recipe); runs on whichever backend is
+# installed, on a GPU only (--smoke: tiny sizes on a CPU). README, "GPU check".
 gpu-check: setup
 	$(BIN)/python tools/gpu_check.py
+
+# What tools/device_check.sh needs on a GPU machine without network, in the git-ignored .gpu/
+# (~23 MB): the four wheels its image lacks, checked against requirements/jax.lock's hashes,
+# and the CIFAR-10 JPEG archive (CIFAR10_ARCHIVE=path), checked by its SHA-256. Needs PyPI.
+gpu-bundle: setup
+	PYTHON=$(BIN)/python tools/device_check.sh --bundle
+
+# tools/device_check.sh on this CPU at --smoke sizes. GPU_PYTHON: a Python 3.12 with JAX and no
+# Keras runs it as the GPU machine would, with the wheels of .gpu/ (default: .venv-jax's).
+GPU_PYTHON ?= $(JAX_VENV)/bin/python
+device-check-dry-run: gpu-bundle setup-jax
+	OUT=$${TMPDIR:-/tmp}/device_check PYTHON=$(GPU_PYTHON) tools/device_check.sh --smoke
 
 # The stale train and evaluate stages on a Ray cluster (local by default; RAY_ADDRESS or ARGS=--address ...).
 cluster: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m actbench.cluster run $(ARGS)
+
+# The Docker image built and run for real, on the CPU (root, docker.io and debootstrap; see
+# tools/docker_check.sh): doctor, the README's --user line as a UID with no passwd entry, metrics
+# equal to a host run's. docker-check-ci, which CI runs after make test, is the same checks on the
+# same Dockerfile built with the CPU lock, and fewer, shorter runs (README, "GPU, JAX and Docker").
+DOCKER_LOCK ?= requirements/gpu.lock
+DOCKER_CHECK_ARGS ?=
+DOCKER_CHECK_CI_ARGS := -S 'baselines=[relu]' -S profiles.quick.epochs=2 -S profiles.quick.min_steps=0
+docker-check: setup
+	DOCKER_LOCK="$(DOCKER_LOCK)" DOCKER_CHECK_ARGS="$(DOCKER_CHECK_ARGS)" bash tools/docker_check.sh
+
+docker-check-ci: setup
+	DOCKER_LOCK=requirements/dev.lock DOCKER_CHECK_ARGS="$(DOCKER_CHECK_CI_ARGS)" bash tools/docker_check.sh
 
 # Re-pin every dependency (needs uv: pip install uv). Commit the lock files together.
 UV_COMPILE := uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
