@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from actbench import activations, benchmark  # noqa: E402
 from actbench.io import write_json  # noqa: E402
-from actbench.runs import machine, versions  # noqa: E402
+from actbench.provenance import machine, versions  # noqa: E402
 
 
 def main() -> None:

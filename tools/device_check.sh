@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The GPU check on a GPU machine with JAX and no network (README, "GPU check"):
+#
+#     make gpu-bundle                      # here, online: fills the git-ignored .gpu/ (~23 MB)
+#     tools/device_check.sh                # there, in the repository root, .gpu/ carried along
+#     tools/device_check.sh --smoke        # a dry run of the same on a CPU
+#
+# .gpu/ holds the four wheels such a machine lacks (keras, optree for CPython 3.12, ruamel.yaml,
+# namex), pinned with their hashes from requirements/jax.lock, and the 60,000-image CIFAR-10
+# JPEG archive. This script installs the wheels (pip checks every hash) into a temporary folder
+# unless they are installed already, then runs tools/gpu_check.py on the archive with a hard
+# deadline of BUDGET_S seconds (500: the whole script ends within 9 minutes). The JSON and the
+# log go to $OUT when it is set (the device tool's folder), else to metrics/. Extra arguments go
+# to gpu_check.py. PYTHON picks the interpreter (default python3).
+#
+#     tools/device_check.sh --bundle       # what `make gpu-bundle` runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+BUDGET_S=${BUDGET_S:-500}
+BUNDLE=.gpu
+WHEELS="keras optree ruamel-yaml namex"  # what the GPU machine's image lacks (KINDS.md)
+ARCHIVE=${CIFAR10_ARCHIVE:-../shared/data/cifar10-jpeg-full.tar.gz}
+ARCHIVE_SHA256=c7446bf1b4b489635a8a1f509066b2e35a66bfc7661ed016d78187acba367749
+
+if [ "${1:-}" = "--bundle" ]; then
+    mkdir -p "$BUNDLE/wheels"
+    # The lock's entries for the four wheels, their hash lines included: a --require-hashes file.
+    awk -v names="$WHEELS" '
+        BEGIN { n = split(names, list, " "); for (i = 1; i <= n; i++) want[list[i]] = 1 }
+        /^[^ #]/ { split($1, pin, "=="); keep = (pin[1] in want) }
+        keep && !/^ *#/' requirements/jax.lock > "$BUNDLE/requirements.txt"
+    [ "$(grep -c '==' "$BUNDLE/requirements.txt")" = 4 ] || {
+        echo "device_check: requirements/jax.lock does not pin all of: $WHEELS" >&2; exit 2; }
+    "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        --require-hashes -r "$BUNDLE/requirements.txt" -d "$BUNDLE/wheels"
+    echo "$ARCHIVE_SHA256  $ARCHIVE" | sha256sum --check --quiet
+    install -m 0644 "$ARCHIVE" "$BUNDLE/cifar10-jpeg-full.tar.gz"
+    ls -l "$BUNDLE/wheels" "$BUNDLE/cifar10-jpeg-full.tar.gz"
+    du -sh "$BUNDLE"
+    exit 0
+fi
+
+start=$SECONDS
+if "$PYTHON" -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))" \
+        keras optree ruamel.yaml namex 2>/dev/null; then
+    echo "device_check: $WHEELS are installed; the wheels of $BUNDLE are not needed"
+else
+    [ -f "$BUNDLE/requirements.txt" ] || {
+        echo "device_check: error: no $BUNDLE/: run make gpu-bundle and carry $BUNDLE" >&2; exit 2; }
+    site=$(mktemp -d)
+    trap 'rm -rf "$site"' EXIT
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-index --no-deps --no-compile \
+        --no-cache-dir --require-hashes --find-links "$BUNDLE/wheels" --target "$site" \
+        -r "$BUNDLE/requirements.txt"
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+    echo "device_check: installed $WHEELS in $((SECONDS - start)) s"
+fi
+export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
+out=${OUT:-metrics}
+mkdir -p "$out"
+# gpu_check stops itself at BUDGET_S; timeout is the last resort if it cannot.
+status=0
+timeout --kill-after=10 $((BUDGET_S + 30)) "$PYTHON" tools/gpu_check.py --budget-s "$BUDGET_S" \
+    --data "$BUNDLE/cifar10-jpeg-full.tar.gz" --out "$out/gpu_check.json" "$@" 2>&1 \
+    | tee "$out/gpu_check.log" || status=$?
+echo "device_check: exit status $status after $((SECONDS - start)) s; $out/gpu_check.json"
+exit "$status"
