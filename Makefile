@@ -78,7 +78,7 @@ GPU_PYTHON ?= $(JAX_VENV)/bin/python
 device-check-dry-run: gpu-bundle setup-jax
 	OUT=$${TMPDIR:-/tmp}/device_check PYTHON=$(GPU_PYTHON) tools/device_check.sh --smoke
 
-# The stale train and evaluate stages on a Ray cluster (local by default; RAY_ADDRESS or ARGS=--address ...).
+# The stale tune, train and evaluate stages on a Ray cluster (local by default; RAY_ADDRESS or ARGS=--address ...).
 cluster: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m actbench.cluster run $(ARGS)
 

@@ -1,8 +1,9 @@
-"""The benchmark's stages on Ray, with DVC's run-cache as the hand-off (python -m actbench.cluster).
+"""The benchmark's stages on Ray, with DVC as the hand-off (python -m actbench.cluster).
 
 On this machine with `digits`: a local Ray instance with the repository's cache shared; two
 Ray nodes started as separate processes whose tasks work in separate clones and share only a
-local-directory DVC remote; a worker killed mid-training; and a task that fails for good.
+local-directory DVC remote, one of them killed mid-training (its run resumes); an evaluate task
+whose model was never pushed; and a task that fails for good while the others are restored.
 """
 
 import json
@@ -16,15 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from .project import env_for, make_repo, sh
+from .project import env_for, make_repo, set_params, sh
 
 ray = pytest.importorskip("ray", reason="Ray is in requirements/dev.lock (the `cluster` extra)")
 pytestmark = pytest.mark.e2e
+# 3 epochs: a worker killed after a run's first checkpoint is killed with 2 epochs to go.
 PARAMS = {"datasets": ["digits"], "baselines": ["relu"], "seeds": [0, 1], "profiles.quick.min_seeds": 1,
-          "profiles.quick.epochs": 2, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
+          "profiles.quick.epochs": 3, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
           "train.deterministic": True}  # fmt: skip
 RAY = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-STAGES = 8  # (relu, tanhrelu) x seeds 0, 1 x (train, evaluate)
+
+
+def stages(seeds: int) -> int:
+    """Ray tasks of one cluster run from scratch: tune x (relu, tanhrelu), then (relu,
+    tanhrelu) x seeds x (train, evaluate)."""
+    return 2 + 2 * seeds * 2
 
 
 def evals(repo: Path) -> dict:
@@ -39,12 +46,25 @@ def cluster(
                           env={**env_for(repo), **RAY, **(env or {})}, capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
+def copy_of(repo: Path, dest: Path, files: dict[str, str] | None = None, **changes) -> Path:
+    """A copy of ``repo`` (its DVC cache and run-cache included) with ``files`` committed and
+    its params changed."""
+    shutil.copytree(repo, dest, symlinks=True)
+    for path, text in (files or {}).items():
+        (dest / path).write_text(text)
+    set_params(dest, **changes)
+    sh(dest, "git", "add", "-A")
+    sh(dest, "git", "commit", "-qm", "change")
+    return dest
+
+
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    """The same params run by a plain `dvc repro`: the numbers the cluster must reproduce."""
+def plain(tmp_path_factory) -> Path:
+    """The same params run by a plain `dvc repro`: the numbers the cluster must reproduce (and a
+    workspace whose runs were never pushed anywhere)."""
     repo = make_repo(tmp_path_factory.mktemp("plain"), **PARAMS)
     sh(repo, "dvc", "repro")
-    return evals(repo)
+    return repo
 
 
 def test_local_ray_shared_cache_trains_on_workers_and_matches_a_plain_repro(tmp_path, plain):
@@ -52,12 +72,15 @@ def test_local_ray_shared_cache_trains_on_workers_and_matches_a_plain_repro(tmp_
     res = cluster(repo, "--num-cpus", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (
-        f"cluster: {STAGES} stages ran on Ray workers, 0 restored from the run-cache, 0 failed"
+        f"cluster: {stages(2)} stages ran on Ray workers, 0 restored from the run-cache, 0 failed"
         in res.stdout
     )
-    assert "final `dvc repro` here ran compare, plot\n" in res.stdout  # no train or evaluate stage
-    assert evals(repo) == plain  # bit for bit, with train.deterministic: true
+    assert "cluster: select ran here\n" in res.stdout  # between the waves, never on a worker
+    assert "final `dvc repro` here ran compare, plot\n" in res.stdout  # no tune, train, evaluate
+    assert evals(repo) == evals(plain)  # bit for bit, with train.deterministic: true
     assert "Data and pipelines are up to date." in sh(repo, "dvc", "repro").stdout
+    status = sh(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout
+    assert status == sh(plain, "git", "status", "--porcelain", "--untracked-files=all").stdout
     # A second run finds nothing stale.
     again = cluster(repo, "--num-cpus", "2")
     assert (
@@ -67,14 +90,16 @@ def test_local_ray_shared_cache_trains_on_workers_and_matches_a_plain_repro(tmp_
 
 
 @pytest.fixture
-def two_nodes(tmp_path):
-    """A Ray head and a worker node, each a `ray start --block` process with 1 CPU."""
+def two_nodes():
+    """A Ray head and a worker node, each a `ray start --block` process with 1 CPU (started
+    without ACTBENCH_CHECKPOINTS: the driver passes it on)."""
     port = 6390 + os.getpid() % 500
     env = {
         **os.environ,
         **RAY,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
+    env.pop("ACTBENCH_CHECKPOINTS", None)
     ray_bin = str(Path(sys.executable).parent / "ray")
     temp = Path("/tmp") / f"rt{os.getpid()}"  # Ray's sockets need a short path
     head = subprocess.Popen([ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
@@ -94,20 +119,21 @@ def two_nodes(tmp_path):
     shutil.rmtree(f"{temp}a", ignore_errors=True)
 
 
-def test_two_nodes_without_a_shared_workspace_hand_off_through_a_dvc_remote(
-    tmp_path, plain, two_nodes
-):
-    repo = make_repo(tmp_path / "repo", **PARAMS)
-    sh(repo, "dvc", "remote", "add", "-d", "store", str(tmp_path / "remote"))
-    sh(repo, "git", "commit", "-qam", "remote")
-    res = cluster(repo, "--address", two_nodes, "--remote", "store", "--workdir", str(tmp_path))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert (
-        f"cluster: {STAGES} stages ran on Ray workers, 0 restored from the run-cache, 0 failed"
-        in res.stdout
-    )
-    assert "final `dvc repro` here ran compare, plot\n" in res.stdout
-    assert evals(repo) == plain
+def _train_processes(root: Path) -> dict[int, str]:
+    """{pid: run name} of every stages/train.py working under ``root`` (this test's only)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if not any(a.endswith("stages/train.py") for a in args):
+                continue
+            if not Path(os.readlink(proc / "cwd")).is_relative_to(root):
+                continue
+        except (OSError, ValueError):  # not ours to read, or ended meanwhile
+            continue
+        opt = {a: b for a, b in zip(args, args[1:], strict=False) if a.startswith("--")}
+        found[int(proc.name)] = f"{opt['--activation']}_{opt['--dataset']}_s{opt['--seed']}"
+    return found
 
 
 def _ray_worker_of(pid: int) -> int | None:
@@ -119,30 +145,71 @@ def _ray_worker_of(pid: int) -> int | None:
     return None
 
 
-def test_a_worker_killed_mid_training_is_retried_and_counted_once(tmp_path):
-    repo = make_repo(tmp_path / "repo", **{**PARAMS, "seeds": [0], "profiles.quick.epochs": 6})
-    checkpoints = tmp_path / "checkpoints"
-    proc = subprocess.Popen([sys.executable, "-m", "actbench.cluster", "run", "--num-cpus", "2"], cwd=repo,
-                            env={**env_for(repo), **RAY, "ACTBENCH_CHECKPOINTS": str(checkpoints)},
+def test_two_nodes_hand_off_through_a_dvc_remote_and_a_killed_worker_resumes_its_run(
+    tmp_path, plain, two_nodes
+):
+    """The nodes' tasks share no workspace and no cache, only a DVC remote, and checkpoints on
+    shared storage (ACTBENCH_CHECKPOINTS). A worker killed mid-training is retried; its run
+    resumes from its last epoch, as README says, and every model evaluates exactly as in a
+    plain `dvc repro`."""
+    repo = make_repo(tmp_path / "repo", **{**PARAMS, "seeds": [0]})
+    sh(repo, "dvc", "remote", "add", "-d", "store", str(tmp_path / "remote"))
+    sh(repo, "git", "commit", "-qam", "remote")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "actbench.cluster", "run", "--address", two_nodes,
+                             "--remote", "store", "--workdir", str(tasks)], cwd=repo,
+                            env={**env_for(repo), **RAY, "ACTBENCH_CHECKPOINTS": str(tmp_path / "checkpoints")},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline, killed = time.time() + 600, None
+    deadline, killed, run = time.time() + 600, None, None
     while time.time() < deadline and killed is None and proc.poll() is None:
-        if list(checkpoints.rglob("training_metadata.json")):  # a run has backed up an epoch
-            for pid in subprocess.run(
-                ["pgrep", "-f", "stages/train.py"], capture_output=True, text=True
-            ).stdout.split():
-                try:
-                    killed = _ray_worker_of(int(pid))
-                except (OSError, ValueError, IndexError):  # the process ended meanwhile
-                    continue
-                if killed:
-                    os.kill(killed, signal.SIGKILL)  # the task's process, mid-training
+        # A run has checkpointed its first epoch (where ACTBENCH_CHECKPOINTS says, or in its clone).
+        for state in tmp_path.rglob("epoch-*/state.json"):
+            run = state.parents[1].name
+            for pid, name in _train_processes(tmp_path.resolve()).items():
+                task = _ray_worker_of(pid) if name == run else None
+                if task:
+                    os.kill(task, signal.SIGKILL)  # the task's process, mid-training
+                    killed = task
                     break
-        time.sleep(0.2)
+            break
+        time.sleep(0.1)
     out, err = proc.communicate(timeout=900)
-    assert killed, "no training task was seen"
+    assert killed, "no checkpointed training task was seen"
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    assert "cluster: 4 stages ran on Ray workers, 0 restored from the run-cache, 0 failed" in out
+    record = json.loads((repo / "metrics/train" / f"{run}.json").read_text())
+    assert record["resumed_from_epoch"] in (1, 2) and record["epochs"] == 3, record
+    mine = evals(repo)
+    assert len(mine) == 2 and mine == {k: v for k, v in evals(plain).items() if k in mine}
+    # The killed task ran once more and is counted once; nothing trained here.
+    assert (
+        f"cluster: {stages(1)} stages ran on Ray workers, 0 restored from the run-cache, 0 failed"
+        in out
+    )
+    assert "final `dvc repro` here ran compare, plot\n" in out
+
+
+def test_with_a_remote_an_evaluate_task_whose_model_is_not_there_fails_in_one_line(tmp_path, plain):
+    """The plain workspace trained its models but never pushed them; a new evaluate param makes
+    every evaluate stage stale. Their tasks cannot get the models, and must not retrain them."""
+    repo = copy_of(plain, tmp_path / "repo", **{"evaluate.diagnostic_images": 128})
+    sh(repo, "dvc", "remote", "add", "-d", "store", str(tmp_path / "remote"))
+    sh(repo, "git", "commit", "-qam", "remote")
+    trained = {p.name: p.read_bytes() for p in (repo / "metrics/train").glob("*.json")}
+    res = cluster(repo, "--num-cpus", "2", "--remote", "store")
+    assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("actbench: cluster: error:")]
+    assert len(errors) == 4, res.stderr[-3000:]
+    for line in errors:  # `actbench: cluster: error: evaluate@relu-digits-0: its input models/...
+        run = line.split("@", 1)[1].split(":", 1)[0].rsplit("-", 2)
+        model = f"models/{run[0]}_{run[1]}_s{run[2]}.keras"
+        assert f"its input {model} is not in DVC remote 'store'" in line, line
+    assert "Traceback" not in res.stderr
+    assert (
+        "cluster: 0 stages ran on Ray workers, 0 restored from the run-cache, 4 failed"
+        in res.stdout
+    )
+    assert {p.name: p.read_bytes() for p in (repo / "metrics/train").glob("*.json")} == trained
 
 
 NAN_ACT = (
@@ -150,18 +217,20 @@ NAN_ACT = (
 )
 
 
-def test_a_task_that_fails_for_good_is_reported_and_the_others_finish(tmp_path):
-    repo = make_repo(tmp_path / "repo", files={"src/actbench/activations/nan_act.py": NAN_ACT},
-                     **{**PARAMS, "seeds": [0], "activation": "nan_act"})  # fmt: skip
+def test_a_task_that_fails_for_good_is_reported_and_the_others_are_restored(tmp_path, plain):
+    """The candidate NaNs; the former candidate, now a baseline, is restored from the run-cache."""
+    repo = copy_of(plain, tmp_path / "repo", files={"src/actbench/activations/nan_act.py": NAN_ACT},
+                   **{"seeds": [0], "activation": "nan_act", "baselines": ["relu", "tanhrelu"]})  # fmt: skip
     res = cluster(repo, "--num-cpus", "2")
     assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("actbench: cluster: error:")]
     assert len(errors) == 2 and all("diverged: the loss became NaN" in ln for ln in errors), (
         res.stderr[-3000:]
     )
+    # tune_candidate@nan_act ran; tune, train and evaluate of tanhrelu came from the run-cache.
     assert (
-        "cluster: 2 stages ran on Ray workers, 0 restored from the run-cache, 2 failed"
+        "cluster: 1 stages ran on Ray workers, 3 restored from the run-cache, 2 failed"
         in res.stdout
     )
     assert "rerun `python -m actbench.cluster run`" in res.stderr
-    assert (repo / "metrics/eval/baseline/relu_digits_s0.json").is_file()  # the others finished
+    assert (repo / "metrics/eval/tanhrelu_digits_s0.json").is_file()  # the others finished
