@@ -17,20 +17,13 @@ STARTED = time.time()  # before any import, so the stage's own overhead is measu
 import argparse  # noqa: E402
 
 import _src  # noqa: E402, F401  (first: run the src/ next to this script)
-from actbench import params as params_lib  # noqa: E402
 from actbench import runs  # noqa: E402
 from actbench.cli import run_stage  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--activation", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = params_lib.load(args.params)  # validated before Keras loads
-    spec = runs.checked_spec(params, args.activation, args.dataset, args.seed)
+    params, spec = runs.from_command_line(parser)  # validated before Keras loads
     selection = runs.read_selection(spec.selection)
 
     from actbench.training import device

@@ -99,6 +99,20 @@ def selection_of(activation: str, dataset: str) -> Path:
     return Path("metrics/selected") / f"{activation}_{dataset}.json"
 
 
+def from_command_line(parser) -> tuple:
+    """``--activation --dataset --seed [--params]`` on ``parser`` (the stage's own, with its own
+    description), parsed and checked against the params: ``(params, spec)``. The help texts live
+    in the stage scripts, so editing one reruns that stage alone."""
+    from actbench import params as params_lib
+
+    for flag, kind in (("--activation", str), ("--dataset", str), ("--seed", int)):
+        parser.add_argument(flag, required=True, type=kind)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    params = params_lib.load(args.params)
+    return params, checked_spec(params, args.activation, args.dataset, args.seed)
+
+
 def checked_spec(params, activation: str, dataset: str, seed: int) -> RunSpec:
     """A run named on a stage's command line, checked against the params: a known activation
     (by its module name) and dataset. Loads nothing heavy."""
