@@ -243,10 +243,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         final = self.directory / f"epoch-{epoch + 1:04d}"
         with atomic_path(final, directory=True, sibling=True) as tmp:  # .epoch-...: not listed
             self.model.save_weights(str(tmp / WEIGHTS))
-            state = {"epoch": epoch + 1, "iterations": int(self.model.optimizer.iterations)}
+            state = {"epoch": epoch + 1, "iterations": steps_taken(self.model)}
             (tmp / STATE).write_text(json.dumps(state))
         for old in checkpoints(self.directory)[2:]:  # keep the newest two
             shutil.rmtree(old, ignore_errors=True)
+
+
+def steps_taken(model: keras.Model) -> int:
+    """The optimizer's step count (a plain, a mirrored or a JAX variable alike)."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
 def checkpoints(directory: Path) -> list[Path]:
@@ -275,7 +280,7 @@ def restore(model: keras.Model, directory: Path, fingerprint: dict, steps: int) 
         except (OSError, ValueError, KeyError, TypeError) as err:
             print(f"checkpoint {folder} is unusable ({type(err).__name__}); trying an older one")
             continue
-        loaded = int(model.optimizer.iterations)
+        loaded = steps_taken(model)
         if epoch > 0 and iterations == loaded == epoch * steps:
             return epoch
         print(
@@ -396,7 +401,7 @@ def fit_run(spec: runs.RunSpec, params: Params, started: float, multiplier: floa
             f"{lr.peak:g} at its peak: profiles.{params.profile}.learning_rate = {prof.learning_rate} "
             f"x {multiplier:g}); lower the learning rate"
         )
-    iterations = int(model.optimizer.iterations)
+    iterations = steps_taken(model)
     if iterations != epochs * steps:  # the schedule assumes exactly this many steps
         raise ActbenchError(
             f"{spec.name} took {iterations} optimizer steps, not {epochs} epochs x {steps}; "
