@@ -345,7 +345,9 @@ def test_corrupt_model(repo):
     model.write_bytes(b"PK\x03\x04 this is not a keras archive")
     res = stage(repo, "evaluate.py", *CANDIDATE)
     model.unlink()
-    refused(repo, res, "evaluate.py", f"{RUN}.keras is corrupt or truncated", "rerun its train stage")
+    refused(
+        repo, res, "evaluate.py", f"{RUN}.keras is corrupt or truncated", "rerun its train stage"
+    )
 
 
 def test_model_of_another_architecture(repo):
