@@ -88,7 +88,7 @@ cluster: setup
 # same Dockerfile built with the CPU lock, and fewer, shorter runs (README, "GPU, JAX and Docker").
 DOCKER_LOCK ?= requirements/gpu.lock
 DOCKER_CHECK_ARGS ?=
-DOCKER_CHECK_CI_ARGS := -S 'baselines=[relu]' -S profiles.quick.epochs=2 -S profiles.quick.min_steps=0
+DOCKER_CHECK_CI_ARGS := -S 'baselines=[relu]' -S profiles.quick.epochs=2 -S profiles.quick.min_steps=0 -S 'seeds=[0]' -S profiles.quick.min_seeds=1
 docker-check: setup
 	DOCKER_LOCK="$(DOCKER_LOCK)" DOCKER_CHECK_ARGS="$(DOCKER_CHECK_ARGS)" bash tools/docker_check.sh
 

@@ -1,7 +1,12 @@
-"""Fault injection: `dvc repro` killed with SIGKILL at five points chosen by a seed; after each kill
+"""Fault injection: `dvc repro` killed with SIGKILL at three points chosen by a seed; after each kill
 a second `dvc repro` completes, its metrics equal an uninterrupted run's bit for bit (with
 `train.deterministic: true`; a resumed run repeats the data order and augmentation of the
-uninterrupted one), and no stray file remains where DVC or another stage would look."""
+uninterrupted one), and no stray file remains where DVC or another stage would look.
+
+DVC writes its read/write lock file `.dvc/tmp/rwlock` in place (truncate, then dump), so a kill in
+between leaves it empty and the next `dvc repro` refuses with "Unable to read RWLock-file"; the
+README's recovery for that one message (delete the file: it lists only running DVC processes) is
+what the test does, and any other failure fails the test."""
 
 import json
 import os
@@ -17,7 +22,7 @@ import pytest
 from .project import env_for, make_repo, sh
 
 pytestmark = pytest.mark.e2e
-SEED, KILLS = 2026, 5
+SEED, KILLS = 2026, 3
 TRACKED = ("data", "models", "metrics", "dvclive", "plots")
 PARAMS = {"datasets": ["digits"], "baselines": ["relu"], "seeds": [0], "profiles.quick.min_seeds": 1,
           "profiles.quick.epochs": 3, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
@@ -89,7 +94,11 @@ def test_killed_repro_completes_to_the_uninterrupted_results(template, reference
     assert proc.returncode == -signal.SIGKILL, (
         f"dvc repro ended ({proc.returncode}) before the kill at {at:.1f} s"
     )
-    res = sh(repo, "dvc", "repro")  # a lock left by the killed DVC is released with its process
+    res = sh(repo, "dvc", "repro", check=False)  # a lock left by the killed DVC is released with it
+    if res.returncode != 0 and "Unable to read RWLock-file '.dvc/tmp/rwlock'" in res.stderr:
+        (repo / ".dvc/tmp/rwlock").unlink()  # the README's recovery ("Failure and recovery")
+        res = sh(repo, "dvc", "repro", check=False)
+    assert res.returncode == 0, f"killed at {at:.1f} s: {res.stdout[-2000:]}\n{res.stderr[-2000:]}"
     assert "Traceback" not in res.stdout + res.stderr
     assert results(repo) == expected, f"killed at {at:.1f} s of {duration:.1f} s"
     assert files(repo) == expected_files  # no partial or temporary file left behind

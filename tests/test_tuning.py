@@ -17,7 +17,8 @@ from actbench.errors import ActbenchError
 
 from .project import ROOT, make_repo, set_params, sh, with_changes
 
-TINY = {"datasets": ["digits"], "baselines": ["relu"], "seeds": [0, 1, 2], "profiles.quick.epochs": 1,
+TINY = {"datasets": ["digits"], "baselines": ["relu"], "seeds": [0, 1], "profiles.quick.min_seeds": 2,
+        "profiles.quick.epochs": 1,
         "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64, "profiles.quick.width": 4,
         "profiles.quick.tuning.enabled": True, "profiles.quick.tuning.lr_multipliers": [1, 2],
         "profiles.quick.tuning.seeds": [100]}  # fmt: skip
@@ -135,5 +136,5 @@ def test_a_new_candidate_tunes_only_itself(tuned):
     ran = {ln.split("'")[1] for ln in res.stdout.splitlines() if ln.startswith("Running stage")}
     trained = {s for s in ran if s.startswith(("tune", "train", "evaluate"))}
     assert trained == {"tune_candidate@gelu-digits"} | {
-        f"{s}@gelu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in range(3)}  # fmt: skip
+        f"{s}@gelu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in range(2)}  # fmt: skip
     set_params(tuned, activation="tanhrelu")
