@@ -1,4 +1,4 @@
-"""Fault injection: `dvc repro` killed with SIGKILL at three points chosen by a seed; after each kill
+"""Fault injection: `dvc repro` killed with SIGKILL at two points chosen by a seed; after each kill
 a second `dvc repro` completes, its metrics equal an uninterrupted run's bit for bit (with
 `train.deterministic: true`; a resumed run repeats the data order and augmentation of the
 uninterrupted one), and no stray file remains where DVC or another stage would look.
@@ -22,7 +22,7 @@ import pytest
 from .project import env_for, make_repo, sh
 
 pytestmark = pytest.mark.e2e
-SEED, KILLS = 2026, 3
+SEED, KILLS = 2026, 2
 TRACKED = ("data", "models", "metrics", "dvclive", "plots")
 PARAMS = {"datasets": ["digits"], "baselines": ["relu"], "seeds": [0], "profiles.quick.min_seeds": 1,
           "profiles.quick.epochs": 3, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -122,6 +123,10 @@ def test_report_is_written_after_every_phase_and_says_why_a_phase_did_not_run(tm
     assert all("seconds" in p for p in phases.values())
 
 
+@pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="the JAX environment runs this (make test-jax): the device command's backend",
+)
 def test_smoke_runs_every_phase_and_the_real_train_loop(tmp_path):
     out = tmp_path / "gpu_check.json"
     res = subprocess.run([sys.executable, str(TOOL), "--smoke", "--out", str(out), "--data", str(_folder(tmp_path / "c10"))],
