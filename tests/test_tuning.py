@@ -136,5 +136,5 @@ def test_a_new_candidate_tunes_only_itself(tuned):
     ran = {ln.split("'")[1] for ln in res.stdout.splitlines() if ln.startswith("Running stage")}
     trained = {s for s in ran if s.startswith(("tune", "train", "evaluate"))}
     assert trained == {"tune_candidate@gelu-digits"} | {
-        f"{s}@gelu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in range(2)}  # fmt: skip
+        f"{s}@gelu-digits-{i}" for s in ("train_candidate", "evaluate_candidate") for i in TINY["seeds"]}  # fmt: skip
     set_params(tuned, activation="tanhrelu")
