@@ -7,7 +7,7 @@ values; per dataset and baseline: the family-corrected tests, interval, minimum 
 difference and verdict; across datasets: the probability of improvement) and
 metrics/summary.json (the compact table `dvc exp show` and `dvc metrics diff` display); also
 the leaderboard of every activation and, when tuning is on, how it changed their ranking.
-Reads params: activation, baselines, datasets, seeds, profile, profiles.<profile>.tuning,
+Reads params: activation, activations, datasets, seeds, profile, profiles.<profile>.tuning,
 compare.*.
 """
 

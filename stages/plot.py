@@ -7,7 +7,7 @@ diagnostics), plots/report/confusion_<dataset>.png (for report.md), plots/curves
 (mean validation curves of every activation: `dvc plots show` overlays them) and
 plots/confusion/<dataset>.csv (the candidate's test predictions over all seeds),
 plots/tuning/<dataset>.csv (validation accuracy against the learning rate, when tuning is on),
-the leaderboard and tuning figures, each learnable activation's learned shapes, and report.md. Reads params: activation, baselines,
+the leaderboard and tuning figures, each learnable activation's learned shapes, and report.md. Reads params: activation, activations,
 datasets, seeds, profile, profiles.<profile>.*, compare.*, plot.smoothing.
 """
 
@@ -75,9 +75,10 @@ def main() -> None:
     board = args.plots / "figures" / "leaderboard.png"
     plotting.leaderboard(comparison["leaderboard"], cand, prof, board)
     figures["leaderboard"] = [board.as_posix()]
-    for dataset in params.datasets:
-        results.write_tuning(params, args.plots / "tuning" / f"{dataset}.csv", dataset)
+    (args.plots / "tuning").mkdir(parents=True, exist_ok=True)  # a declared output; empty when off
     if comparison["tuning"]:
+        for dataset in params.datasets:
+            results.write_tuning(params, args.plots / "tuning" / f"{dataset}.csv", dataset)
         scores = {
             d: {a: read_json(tuning_record(a, d))["points"] for a in acts} for d in params.datasets
         }

@@ -5,7 +5,7 @@
 Reads metrics/tune/<activation>_<dataset>.json of every activation and dataset the params
 define and writes metrics/selected/<activation>_<dataset>.json (the multiple of the profile's
 learning rate it trains at: 1 when tuning is off), which that activation's train stages read.
-Reads params: activation, baselines, datasets, profile, profiles.<profile>.tuning.
+Reads params: activations, datasets, profile, profiles.<profile>.tuning.
 """
 
 import argparse

@@ -1,10 +1,58 @@
-"""Shared test set-up: quiet TensorFlow, and make the repository root importable for stages/."""
+"""Shared test set-up: quiet TensorFlow, the repository root importable for stages/, and the
+shared pipeline that the end-to-end tests read or copy."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared pipeline: one small DVC project trained once per test session
+# ---------------------------------------------------------------------------------------------
+
+# digits, the default activations, 3 seeds (a paired test), tuning on; one short epoch per run.
+SHARED_PARAMS = {
+    "datasets": ["digits"],
+    "seeds": [0, 1, 2],
+    "profiles.quick.epochs": 1,
+    "profiles.quick.min_steps": 0,
+    "profiles.quick.batch_size": 64,
+    "profiles.quick.tuning.enabled": True,
+    "profiles.quick.tuning.seeds": [100],
+}
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """The project trained once with ``SHARED_PARAMS`` by ``dvc repro``, results committed.
+    Read it only: a test that changes anything takes a ``workspace``. With
+    ``ACTBENCH_TEST_PIPELINE=<folder>`` it is built there once and reused by later sessions (for
+    the inner loop; delete the folder after changing the code)."""
+    from tests.project import make_repo, sh
+
+    kept = os.environ.get("ACTBENCH_TEST_PIPELINE")
+    base = Path(kept) if kept else tmp_path_factory.mktemp("pipeline")
+    repo = base / "repo"
+    if kept and (base / "repro.log").is_file():
+        return repo
+    shutil.rmtree(repo, ignore_errors=True)
+    make_repo(repo, **SHARED_PARAMS)
+    log = sh(repo, "dvc", "repro").stdout
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "results")
+    (base / "repro.log").write_text(log)  # last: a folder with a log holds a whole pipeline
+    return repo
+
+
+@pytest.fixture
+def workspace(pipeline, tmp_path):
+    """A private copy of the shared pipeline (git history, DVC cache and outputs included)."""
+    return shutil.copytree(pipeline, tmp_path / "repo", symlinks=True)

@@ -367,18 +367,18 @@ def test_pau_initial_coefficients_fit_leaky_relu_as_documented():
     assert np.max(np.abs(f - version_b)) < 1e-7
 
 
-# --- the README's learnable example -----------------------------------------------------------
+# --- the docs' learnable example (docs/activations.md) -----------------------------------------
 
 
-def _readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+def _docs_example() -> str:
+    text = (ROOT / "docs" / "activations.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     (code,) = [b for b in blocks if "learnable_elu = LearnableELU" in b]
     return code
 
 
-def test_the_readme_learnable_example_works_as_a_plugin(tmp_path, monkeypatch):
-    (tmp_path / "learnable_elu.py").write_text(_readme_example())
+def test_the_docs_learnable_example_works_as_a_plugin(tmp_path, monkeypatch):
+    (tmp_path / "learnable_elu.py").write_text(_docs_example())
     monkeypatch.setattr(activations, "HERE", tmp_path)
     monkeypatch.setattr(activations, "__path__", [str(tmp_path)])
     activations._modules.cache_clear()

@@ -1,8 +1,8 @@
 """The Docker image, statically: versions agree with pyproject.toml and the locks, the base is
-pinned, the README's CPU `--user` line is the one `make docker-check` runs, and the comparison
-that check makes. The image itself is built and run for real by `make docker-check`
-(tools/docker_check.sh; CI runs it after `make test`), which runs that line as a UID with no
-passwd entry."""
+pinned, the README's CPU `--user` line (also in docs/docker.md) is the one `make docker-check`
+runs, and the comparison that check makes. The image itself is built and run for real by
+`make docker-check` (tools/docker_check.sh; CI runs it after `make test`), which runs that line
+as a UID with no passwd entry."""
 
 import json
 import re
@@ -82,6 +82,8 @@ def test_the_image_adds_no_certificates_of_this_machine():
 
 
 def test_the_readme_has_the_cpu_user_line_that_make_docker_check_runs():
+    """make docker-check runs the README's line (tools/docker_check.sh reads README.md); the
+    Docker page (docs/docker.md) shows the same line."""
     check = (ROOT / "tools" / "docker_check.sh").read_text()
     pattern = re.search(r"grep -E '(\^docker run [^']+)'", check).group(1)
     readme = (ROOT / "README.md").read_text().splitlines()
@@ -90,6 +92,8 @@ def test_the_readme_has_the_cpu_user_line_that_make_docker_check_runs():
     words = shlex.split(lines[0], comments=True)
     assert "--gpus" not in words and words[words.index("--user") + 1] == "$(id -u):$(id -g)"
     assert words[words.index("actbench") + 1 :][:3] == ["dvc", "exp", "run"]
+    docker_page = (ROOT / "docs" / "docker.md").read_text().splitlines()
+    assert lines[0].split("  #")[0] in [line.split("  #")[0] for line in docker_page]
 
 
 def test_docker_compare_accepts_equal_metrics_and_names_the_first_difference(tmp_path):

@@ -29,7 +29,8 @@ def test_repository_params_are_valid():
     assert params.profile == "quick"
     assert params.active_profile.width == BASE["profiles"]["quick"]["width"]
     assert params.margin == BASE["compare"]["equivalence_margin"]["quick"]
-    assert params.activations[-1] == params.activation
+    assert params.activation in params.activations
+    assert params.baselines == [a for a in params.activations if a != params.activation]
 
 
 @pytest.mark.parametrize(
@@ -58,9 +59,12 @@ def test_repository_params_are_valid():
         (
             "activation",
             "tanhrelu2",
-            "params.yaml: activation = 'tanhrelu2' is not valid; expected one of elu, gelu",
+            "params.yaml: activation = 'tanhrelu2' is not valid; expected one of activations: "
+            "tanhrelu, relu, elu, swish; did you mean 'tanhrelu'?",
         ),
-        ("baselines", ["relu", "nope"], "baselines[1] = 'nope' is not valid; expected one of"),
+        ("activations", ["relu", "nope"], "activations[1] = 'nope' is not valid; expected one of"),
+        ("activations", ["tanhrelu"], "expected at least two activation names"),
+        ("activations", ["tanhrelu", "relu", "relu"], "expected names without repeats"),
         (
             "datasets",
             ["cifar100"],
@@ -137,9 +141,15 @@ def test_missing_key_and_unknown_top_level_key():
     with pytest.raises(ActbenchError, match="missing key 'train.momentum'"):
         config.parse(raw)
     raw = copy.deepcopy(BASE)
-    raw["activations"] = ["relu"]
+    raw["activatons"] = ["relu"]
     with pytest.raises(
-        ActbenchError, match="unknown key 'activations' in the top level.*did you mean 'activation'"
+        ActbenchError, match="unknown key 'activatons' in the top level.*did you mean 'activations'"
+    ):
+        config.parse(raw)
+    raw = copy.deepcopy(BASE)
+    raw["baselines"] = ["relu"]
+    with pytest.raises(
+        ActbenchError, match="baselines is no longer a param; list every activation"
     ):
         config.parse(raw)
 
@@ -189,11 +199,11 @@ DVC_WRITES = [
     ("train.mixed_precision=off", ("train", "mixed_precision"), "off"),
     ("train.distribute=off", ("train", "distribute"), "off"),
     ("train.jit_compile=true", ("train", "jit_compile"), True),
-    ("activation=gelu", ("activation",), "gelu"),
+    ("activation=elu", ("activation",), "elu"),
     ("profile=full", ("profile",), "full"),
     ("seeds=[0,1,2,3,4,5,6,7,8,9]", ("seeds",), list(range(10))),
     ("datasets=[digits]", ("datasets",), ["digits"]),
-    ("baselines=[relu,elu]", ("baselines",), ["relu", "elu"]),
+    ("activations=[tanhrelu,elu]", ("activations",), ["tanhrelu", "elu"]),
     ("profiles.quick.epochs=10", ("profiles", "quick", "epochs"), 10),
     ("train.label_smoothing=0", ("train", "label_smoothing"), 0.0),
     ("train.weight_decay=1e-6", ("train", "weight_decay"), 1e-6),

@@ -116,10 +116,43 @@ def test_verdicts_better_worse_equivalent_inconclusive():
         assert c.verdict == name, (name, c)
     inc = fam["inconclusive"]
     assert inc.min_detectable_diff > 0 and "detect" in inc.reason
-    # Holm over the whole family of 4; the interval is at 1 - alpha/4 and contains the mean.
-    assert inc.ci_level == pytest.approx(1 - 0.05 / 4)
+    # Holm over the family of 4: better and worse reject at steps 1 and 2 (0.05/4, 0.05/3); the
+    # step-down stops at step 3 (0.05/2), which every later comparison keeps.
+    assert {k: c.ci_level for k, c in fam.items()} == pytest.approx(
+        {"better": 1 - 0.05 / 4, "worse": 1 - 0.05 / 3, "equivalent": 0.975, "inconclusive": 0.975}
+    ) or {k: c.ci_level for k, c in fam.items()} == pytest.approx(
+        {"better": 1 - 0.05 / 3, "worse": 1 - 0.05 / 4, "equivalent": 0.975, "inconclusive": 0.975}
+    )
     assert inc.ci[0] < inc.mean_diff < inc.ci[1]
     assert fam["better"].p_holm >= fam["better"].p_value
+    assert inc.seeds_needed["seeds"] > inc.n
+
+
+def test_holm_levels_reject_exactly_where_holm_does():
+    # Worked example: m = 4 at alpha 0.05; steps test at 0.0125, 0.0167, 0.025, 0.05.
+    p = [0.03, 0.001, 0.014, 0.2]
+    assert stats.holm_levels(p, 0.05) == pytest.approx([0.025, 0.0125, 0.05 / 3, 0.025])
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        p = list(rng.uniform(0, 0.1, rng.integers(1, 8)) ** rng.uniform(1, 3))
+        levels = stats.holm_levels(p, 0.05)
+        assert [q < a for q, a in zip(p, levels, strict=True)] == [q < 0.05 for q in stats.holm(p)]
+
+
+def test_the_interval_beside_each_verdict_is_the_one_that_decided_it():
+    """The difference interval excludes 0 exactly for better/worse; the equivalence interval
+    lies inside the margin exactly for equivalent (random families of 1-6 comparisons)."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        k, n, margin = rng.integers(1, 7), rng.integers(3, 11), 0.01
+        pairs = {i: (0.9 + rng.normal(rng.normal(0, 0.01), rng.uniform(0.001, 0.02), n), np.full(n, 0.9))
+                 for i in range(k)}  # fmt: skip
+        for c in _family(pairs, margin=margin).values():
+            assert (c.ci[0] > 0 or c.ci[1] < 0) == (c.verdict in (stats.BETTER, stats.WORSE))
+            inside = -margin < c.ci_equivalence[0] and c.ci_equivalence[1] < margin
+            assert (inside and c.verdict not in (stats.BETTER, stats.WORSE)) == (
+                c.verdict == stats.EQUIVALENT
+            )
 
 
 def test_zero_variance_difference_is_inconclusive_with_the_reason():
@@ -128,6 +161,11 @@ def test_zero_variance_difference_is_inconclusive_with_the_reason():
     assert c.verdict == stats.INCONCLUSIVE
     assert c.p_value is None and c.p_holm is None
     assert "no spread" in c.reason and "+1.00 points" in c.reason
+    # 3 of 360 test images fewer on every seed: the float differences differ by round-off alone
+    # (SD 6e-17), which must not pass for spread (it gave p = 2e-29, "better").
+    a = [k / 360 for k in (300, 301, 302)]
+    c = _family({"images": (a, [(k - 3) / 360 for k in (300, 301, 302)])})["images"]
+    assert c.verdict == stats.INCONCLUSIVE and c.sd_diff == 0.0 and "no spread" in c.reason
 
 
 def test_too_few_seeds_and_no_shared_seeds():
@@ -147,13 +185,75 @@ def test_permutation_flag_when_tests_disagree():
     assert fam["x"].tests_disagree
 
 
-def test_probability_of_improvement_is_a_stratified_paired_bootstrap():
-    out = stats.probability_of_improvement(
-        {"a": [0.01, 0.02, -0.01, 0.0], "b": [0.03, 0.01]}, samples=4000
-    )
+@pytest.mark.parametrize(
+    ("n", "sd", "margin", "level", "expected"),
+    # math.ceil(TTestPower().solve_power(effect_size=margin / s, alpha=level, power=0.8,
+    # alternative="two-sided")) for s = sd and the ends of its 95% chi-square interval (None:
+    # above 1000 seeds; statsmodels says 1115).
+    [(3, 0.004, 0.005, 0.05 / 6, (12, 6, 310)), (5, 0.01, 0.003, 0.05 / 6, (139, 52, None)),
+     (10, 0.002, 0.003, 0.05 / 3, (8, 6, 19))],
+)  # fmt: skip
+def test_seeds_needed_matches_statsmodels_solve_power(n, sd, margin, level, expected):
+    out = stats.seeds_needed(n, sd, margin, level)
+    assert (out["seeds"], out["seeds_low"], out["seeds_high"]) == expected
+    assert out["max_seeds"] == 1000
+
+
+def test_seeds_needed_sd_interval_is_the_chi_square_interval_and_floor_is_min_seeds():
+    out = stats.seeds_needed(3, 0.004, 0.005, 0.05 / 6)
+    # 0.004 * sqrt(2 / scipy.stats.chi2.ppf(q, 2)) for q = 0.975, 0.025
+    assert out["sd_interval"] == pytest.approx((0.00208263306679527, 0.02513893878594153))
+    assert stats.seeds_needed(3, 0.001, 0.05, 0.05)["seeds"] == stats.MIN_SEEDS
+
+
+def test_probability_of_improvement_has_exact_bonferroni_clopper_pearson_bounds():
+    # statsmodels.stats.proportion.proportion_confint(k, n, alpha, method="beta"), per dataset
+    # at alpha = 0.05 / datasets: the lower bound on the wins, the upper on wins and ties.
+    out = stats.probability_of_improvement({"a": [0.01, 0.02, -0.01, 0.0], "b": [0.03, 0.01]})
     assert out["estimate"] == pytest.approx(((1 + 1 + 0 + 0.5) / 4 + 1.0) / 2)
-    assert out["ci_low"] <= out["estimate"] <= out["ci_high"] <= 1.0
-    assert out["datasets"] == 2
+    assert out["ci_low"] == pytest.approx((0.0471207920639668 + 0.11180339887498948) / 2)
+    assert out["ci_high"] == pytest.approx((0.9968602438243735 + 1.0) / 2)
+    assert (out["datasets"], out["level"]) == (2, 0.95)
+    one = stats.probability_of_improvement({"a": [0.01, 0.02, 0.03]})
+    assert (one["estimate"], one["ci_high"]) == (1.0, 1.0)
+    assert one["ci_low"] == pytest.approx(0.2924017738212866)  # 3 wins of 3 say this little
+    assert stats.probability_of_improvement({"a": []})["ci_low"] is None
+
+
+# Seeds x activations A, B, C. One-sided paired p-values, scipy.stats.ttest_rel(alternative=
+# "greater"): A > B 0.00177, A > C 0.00840, B > C 0.0330, the reverse directions > 0.96.
+# statsmodels multipletests(method="holm") over all 6 rejects A > B and A > C (the second only
+# at Holm's second step: 0.00840 > 0.05/6, < 0.05/5); Bonferroni would reject A > B alone.
+RANKED = np.array([[0.950, 0.944, 0.941], [0.947, 0.943, 0.943], [0.953, 0.945, 0.936],
+                   [0.949, 0.946, 0.944], [0.951, 0.9445, 0.939]])  # fmt: skip
+
+
+def test_rank_bounds_match_holm_over_one_sided_paired_t_tests():
+    better = stats.declared_better(RANKED)
+    assert better.tolist() == [[False, True, True], [False, False, False], [False, False, False]]
+    low, high = stats.rank_bounds(RANKED)
+    assert low.tolist() == [1, 2, 2] and high.tolist() == [1, 3, 3]
+    # Vectorised over leading axes; below MIN_SEEDS, or without spread, nothing is declared.
+    assert stats.rank_bounds(np.stack([RANKED, RANKED]))[1].tolist() == [[1, 3, 3]] * 2
+    assert not stats.declared_better(RANKED[:2]).any()
+    images = np.array([[k / 360, (k - 3) / 360] for k in (300, 301, 302)])  # round-off spread
+    assert not stats.declared_better(images).any()
+
+
+def test_rank_sets_per_dataset_and_over_the_per_seed_mean_of_datasets():
+    a = {act: dict(enumerate(RANKED[:, i])) for i, act in enumerate("ABC")}
+    flipped = {act: {s: 1.8 - v for s, v in by_seed.items()} for act, by_seed in a.items()}
+    out = stats.rank_sets({"a": a, "b": flipped, "empty": {"A": {}, "B": {}, "C": {}}})
+    assert out["level"] == 0.95 and "Holm" in out["method"]
+    assert set(out["per_dataset"]) == {"a", "b"}  # a dataset missing an activation is left out
+    assert out["per_dataset"]["a"]["ranks"]["A"] == {"rank": 1.0, "low": 1, "high": 1}
+    assert out["per_dataset"]["b"]["ranks"]["A"] == {"rank": 3.0, "low": 3, "high": 3}
+    overall = out["overall"]
+    assert overall["datasets"] == ["a", "b"] and overall["seeds"] == [0, 1, 2, 3, 4]
+    # Each seed's mean over the two datasets is 0.9 for every activation: a tie, no claim.
+    assert all(v == {"rank": 2.0, "low": 1, "high": 3} for v in overall["ranks"].values())
+    assert stats.rank_sets({"a": {"A": {}}}) == {}
+    assert stats.ranks([0.3, 0.9, 0.3]) == [2.5, 1.0, 2.5]
 
 
 def test_ema_matches_tensorboard_debiased_definition():

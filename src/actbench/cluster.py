@@ -7,7 +7,7 @@
 
 The driver (this process) walks the pipeline in the order of dvc.yaml:
 
-1. Here: ``dvc repro`` of download, ingest and preprocess (cheap, and they may need the network).
+1. Here: ``dvc repro`` of validate, download, ingest and preprocess (cheap, and they may need the network).
 2. Ray wave 1: every stale tune stage (a learning-rate grid trains; with tuning off the stage
    writes a small record).
 3. Here: the select stage, from the tune records wave 1 made.
@@ -80,7 +80,7 @@ USER_ERROR = 2  # a stage's exit status for a problem the user fixes (actbench.c
 STAGE_SHELL = "_stage-shell"  # `python -m actbench.cluster _stage-shell -c CMD`: the hook
 STAGE_LOG = "ACTBENCH_STAGE_LOG"  # where the hook appends {"stage": ..., "status": ...} lines
 PASSED_ON = ("ACTBENCH_CHECKPOINTS",)  # the driver's settings every task gets
-PREPARE = ("download", "ingest", "preprocess")  # run here, before any task
+PREPARE = ("validate", "download", "ingest", "preprocess")  # run here, before any task
 HERE = (*PREPARE, "select", "compare", "plot")  # every stage the driver may run itself
 DVC = (sys.executable, "-m", "dvc")
 
@@ -514,7 +514,10 @@ def run(args: argparse.Namespace) -> int:
         _bring_here(results, remote)
         return results, failed
 
-    print("cluster: preparing the data here (download, ingest, preprocess)", flush=True)
+    print(
+        "cluster: checking the params and preparing the data here (validate, download, ingest, preprocess)",
+        flush=True,
+    )
     if prep:
         _repro_here(*prep)
         unpushed += prep

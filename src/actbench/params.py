@@ -110,8 +110,8 @@ class PlotParams:
 
 @dataclass(frozen=True)
 class Params:
-    activation: str
-    baselines: list[str]
+    activation: str  # the candidate, one of ``activations``
+    activations: list[str]  # every activation trained, the candidate among them
     datasets: list[str]
     seeds: list[int]
     profile: str
@@ -134,9 +134,9 @@ class Params:
         return self.compare.equivalence_margin[self.profile]
 
     @property
-    def activations(self) -> list[str]:
-        """Every activation the pipeline trains: the baselines, then the candidate."""
-        return [*self.baselines, self.activation]
+    def baselines(self) -> list[str]:
+        """What the candidate is compared with: every other activation, in params order."""
+        return [a for a in self.activations if a != self.activation]
 
     @property
     def tuning(self) -> Tuning:
@@ -161,8 +161,15 @@ class _Checker:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, key: str, value: Any, allowed: str) -> typing.NoReturn:
-        raise ActbenchError(f"{self.source}: {key} = {value!r} is not valid; expected {allowed}")
+    def fail(
+        self, key: str, value: Any, allowed: str, choices: typing.Iterable[str] = ()
+    ) -> typing.NoReturn:
+        """One line: the key, the bad value, what is allowed, and the closest of ``choices``."""
+        hint = difflib.get_close_matches(str(value), list(choices), n=1)
+        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ActbenchError(
+            f"{self.source}: {key} = {value!r} is not valid; expected {allowed}{did_you_mean}"
+        )
 
     def convert(self, tp: Any, value: Any, key: str) -> Any:
         """Check ``value`` against the type hint ``tp``; return it in the typed form."""
@@ -219,6 +226,12 @@ class _Checker:
                         f"{self.source}: data.mirror is no longer a param (it is machine-specific); "
                         "delete it and set ACTBENCH_MIRROR or `mirror:` in actbench.local.yaml"
                     )
+                if prefix == "" and key == "baselines":
+                    raise ActbenchError(
+                        f"{self.source}: baselines is no longer a param; list every activation to "
+                        "train, the candidate among them, in `activations` (e.g. activations: "
+                        "[tanhrelu, relu, elu, swish])"
+                    )
                 hint = difflib.get_close_matches(str(key), list(fields), n=1)
                 did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise ActbenchError(
@@ -257,7 +270,7 @@ class _Checker:
                 f"{activations.aliases()[name]!r}, the name of the module it is an alias of",
             )
         if name not in valid:
-            self.fail(key, name, "one of " + ", ".join(valid))
+            self.fail(key, name, "one of " + ", ".join(valid), choices=valid)
 
     def tuning(self, pname: str, tuning: Tuning, seeds: list[int]) -> None:
         key = f"profiles.{pname}.tuning"
@@ -280,20 +293,26 @@ class _Checker:
 
     def validate(self, params: Params) -> Params:
         """Semantic checks that types alone cannot express."""
-        self.activation("activation", params.activation)
-        if not params.baselines:
-            self.fail("baselines", params.baselines, "at least one activation name")
-        for i, name in enumerate(params.baselines):
-            self.activation(f"baselines[{i}]", name)
-        if len(set(params.baselines)) != len(params.baselines):
-            self.fail("baselines", params.baselines, "names without repeats")
-        if params.activation in params.baselines:
-            others = [b for b in params.baselines if b != params.activation]
-            raise ActbenchError(
-                f"{self.source}: activation = {params.activation!r} is also in baselines; a run "
-                f"has one stage: dvc exp run -S activation={params.activation} "
-                f"-S 'baselines=[{','.join(others)}]'"
-            )
+        if len(params.activations) < 2:
+            self.fail("activations", params.activations,
+                      "at least two activation names: the candidate and a baseline")  # fmt: skip
+        for i, name in enumerate(params.activations):
+            self.activation(f"activations[{i}]", name)
+        if len(set(params.activations)) != len(params.activations):
+            self.fail("activations", params.activations, "names without repeats")
+        if params.activation not in params.activations:
+            listed = ", ".join(params.activations)
+            if params.activation in activations.aliases():
+                self.activation("activation", params.activation)
+            if params.activation in activations.modules():
+                with_it = ",".join([*params.activations, params.activation])
+                raise ActbenchError(
+                    f"{self.source}: activation = {params.activation!r} is not in activations "
+                    f"[{listed}]; train it too: dvc exp run -S activation={params.activation} "
+                    f"-S 'activations=[{with_it}]'"
+                )
+            self.fail("activation", params.activation, "one of activations: " + listed,
+                      choices=params.activations)  # fmt: skip
         for name, folder in params.data.folders.items():
             if name in catalog.names():
                 self.fail(f"data.folders.{name}", name, "a name that is not a built-in dataset")
@@ -314,11 +333,14 @@ class _Checker:
                     f"datasets[{i}]",
                     name,
                     "a built-in dataset or a key of data.folders: " + ", ".join(known),
+                    choices=known,
                 )
         if len(set(params.datasets)) != len(params.datasets):
             self.fail("datasets", params.datasets, "names without repeats")
         if params.profile not in params.profiles:
-            self.fail("profile", params.profile, "one of " + ", ".join(params.profiles))
+            self.fail(
+                "profile", params.profile, "one of " + ", ".join(params.profiles), params.profiles
+            )
         for pname, prof in params.profiles.items():
             for key in ("width", "epochs", "batch_size", "min_seeds"):
                 self.positive(f"profiles.{pname}.{key}", getattr(prof, key))
@@ -365,7 +387,7 @@ class _Checker:
         self.in_range("train.crop_padding", t.crop_padding, 0.0, 0.5, closed=True)
         for i, name in enumerate(t.hflip):
             if name not in known:
-                self.fail(f"train.hflip[{i}]", name, "a dataset name: " + ", ".join(known))
+                self.fail(f"train.hflip[{i}]", name, "a dataset name: " + ", ".join(known), known)
         self.positive("train.steps_per_execution", t.steps_per_execution)
         e = params.evaluate
         self.positive("evaluate.batch_size", e.batch_size)

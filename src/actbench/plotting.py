@@ -20,6 +20,7 @@ The confusion figures go to ``plots/report/`` (report.md only): DVC draws the ca
 from __future__ import annotations
 
 import csv
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -28,27 +29,45 @@ matplotlib.use("Agg")  # files only; no display on CI or in Docker
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from actbench import stats  # noqa: E402
 from actbench.io import atomic_path  # noqa: E402
 
-CANDIDATE_COLOR = "#d62728"
-OTHER_COLORS = [
-    "#1f77b4",
-    "#2ca02c",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
+# One colour per activation, fixed by name: the same in every figure and DVC chart whoever is the
+# candidate (the candidate is drawn larger and labelled instead). .dvc/plots/activation_lines.json
+# maps the same names to the same colours (tests/test_plotting.py keeps them equal); a plug-in
+# without an entry gets a colour from EXTRA chosen by its name.
+PALETTE = {
+    "relu": "#1f77b4",
+    "elu": "#2ca02c",
+    "swish": "#ff7f0e",
+    "tanhrelu": "#d62728",
+    "gelu": "#9467bd",
+    "mish": "#8c564b",
+    "leaky_relu": "#e377c2",
+    "selu": "#7f7f7f",
+    "prelu": "#bcbd22",
+    "swish_beta": "#17becf",
+    "pau": "#393b79",
+}
+EXTRA = ["#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1"]
 
 
-def colors_for(activations: list[str], candidate: str) -> dict[str, str]:
-    others = iter(OTHER_COLORS * 2)
-    return {a: CANDIDATE_COLOR if a == candidate else next(others) for a in activations}
+def color_of(activation: str) -> str:
+    """The activation's colour: its PALETTE entry, else one of EXTRA fixed by its name."""
+    if activation in PALETTE:
+        return PALETTE[activation]
+    return EXTRA[zlib.crc32(activation.encode()) % len(EXTRA)]
+
+
+def colors_for(activations: list[str]) -> dict[str, str]:
+    return {a: color_of(a) for a in activations}
+
+
+def percent_axis(axis) -> None:
+    """Accuracy as percent on ``axis`` (the data stay fractions, as in the metrics files)."""
+    axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
 
 
 def save(fig, path: Path) -> None:
@@ -57,10 +76,23 @@ def save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def fit_after_first_epoch(ax, groups, dataset, activations, curve) -> str:
+    """Scale a loss panel to epochs 2 onward, so that a large first-epoch loss does not flatten
+    the rest; returns a note for the title when epoch 1 is left above the axis."""
+    per_run = [r.history[curve] for act in activations for r in groups[(act, dataset)].runs]
+    later = [v for h in per_run for v in h[1:]]
+    if not later:
+        return ""
+    low, high = min(later), max(later)
+    pad = 0.08 * (high - low or abs(high) or 1.0)
+    ax.set_ylim(low - pad, high + pad)
+    return " (epoch 1 above the axis)" if max(h[0] for h in per_run) > high + pad else ""
+
+
 def learning_curves(groups, dataset, activations, candidate, smoothing, profile, path) -> None:
     panels = [("train_loss", "Training loss"), ("val_loss", "Validation loss"),
               ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy")]  # fmt: skip
-    colors = colors_for(activations, candidate)
+    colors = colors_for(activations)
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, layout="constrained")
     for ax, (curve, title) in zip(axes.flat, panels, strict=True):
         for act in activations:
@@ -73,9 +105,8 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
             ax.fill_between(
                 epochs, curves.min(0), curves.max(0), color=colors[act], alpha=0.15, linewidth=0
             )
-            ax.plot(
-                epochs, mean, color=colors[act], linewidth=2, marker="o", markersize=3, label=label
-            )
+            ax.plot(epochs, mean, color=colors[act], linewidth=2.8 if act == candidate else 1.6,
+                    marker="o", markersize=3, label=label)  # fmt: skip
             if smoothing > 0:
                 ax.plot(
                     epochs,
@@ -84,8 +115,12 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
                     linewidth=1,
                     linestyle="--",
                 )
+        ax.set_ylabel("cross-entropy (nats)" if "loss" in curve else "accuracy (%)")
+        if "loss" in curve:
+            title += fit_after_first_epoch(ax, groups, dataset, activations, curve)
+        else:
+            percent_axis(ax.yaxis)
         ax.set_title(title)
-        ax.set_ylabel("cross-entropy (nats)" if "loss" in curve else "accuracy (fraction)")
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
@@ -101,7 +136,7 @@ def learning_curves(groups, dataset, activations, candidate, smoothing, profile,
 
 
 def comparison(aggregates, versus, dataset, activations, candidate, profile, path) -> None:
-    colors = colors_for(activations, candidate)
+    colors = colors_for(activations)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for ax, (key, label) in zip(axes, [("test_accuracy", "Test accuracy"), ("test_f1_macro", "Test macro-F1")],
                                 strict=True):  # fmt: skip
@@ -115,12 +150,13 @@ def comparison(aggregates, versus, dataset, activations, candidate, profile, pat
                        color=colors[act], alpha=0.6)  # fmt: skip
         ax.set_xticks(range(len(activations)))
         ax.set_xticklabels([f"{a}\n(candidate)" if a == candidate else a for a in activations])
-        ax.set_ylabel(f"{label.lower()} (fraction)")
-        ax.set_title(f"{label}: mean, 95% CI (clipped to [0, 1]) and seeds", fontsize=10)
+        ax.set_ylabel(f"{label.lower()} (%)")
+        percent_axis(ax.yaxis)
+        ax.set_title(f"{label}: mean, 95% CI (clipped to [0, 100%]) and seeds", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
     verdicts = "; ".join(f"vs {b}: {c['verdict']}" for b, c in versus.items())
     fig.suptitle(
-        f"{dataset}: {candidate} (red) against baselines - profile {profile}\n{verdicts}",
+        f"{dataset}: {candidate} (candidate, large marker) against the others - profile {profile}\n{verdicts}",
         fontsize=10,
     )
     save(fig, path)
@@ -165,7 +201,7 @@ def activation_functions(names: list[str], candidate: str, profile: str, path) -
     import keras
 
     x = np.linspace(-4, 4, 801).astype(np.float32)
-    colors = colors_for(names, candidate)
+    colors = colors_for(names)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for name in names:
         fn = activations.site(name, f"{name}_shape")  # a learnable one: at its initial parameters
@@ -193,7 +229,7 @@ def leaderboard(board: dict, candidate: str, profile: str, path: Path) -> None:
     """Per dataset, every activation's mean test accuracy and 95% interval, best at the top."""
     per_dataset = board["per_dataset"]
     acts = [r["activation"] for r in next(iter(per_dataset.values()))]
-    colors = colors_for(acts, candidate)
+    colors = colors_for(acts)
     fig, axes = plt.subplots(1, len(per_dataset), figsize=(5.2 * len(per_dataset), 0.45 * len(acts) + 1.6),
                              layout="constrained", squeeze=False)  # fmt: skip
     for ax, (dataset, rows) in zip(axes[0], per_dataset.items(), strict=True):
@@ -205,7 +241,8 @@ def leaderboard(board: dict, candidate: str, profile: str, path: Path) -> None:
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([f"{r['rank']:g}. {r['activation']}" + (" (candidate)" if r["activation"] == candidate else "")
                             for r in reversed(rows)])  # fmt: skip
-        ax.set_xlabel("test accuracy (fraction): mean and 95% CI over seeds")
+        ax.set_xlabel("test accuracy (%): mean and 95% CI over seeds")
+        percent_axis(ax.xaxis)
         ax.set_title(dataset, fontsize=10)
         ax.grid(alpha=0.3, axis="x")
     fig.suptitle(f"Leaderboard (descriptive, not a test) - profile {profile}", fontsize=10)
@@ -218,7 +255,7 @@ def tuning_curves(
     """Per dataset, mean validation accuracy over tuning seeds against the learning-rate
     multiplier, one line per activation, the selected point ringed."""
     acts = list(next(iter(tuning_scores.values())))
-    colors = colors_for(acts, candidate)
+    colors = colors_for(acts)
     fig, axes = plt.subplots(1, len(tuning_scores), figsize=(5.2 * len(tuning_scores), 4), layout="constrained",
                              squeeze=False)  # fmt: skip
     for ax, (dataset, by_act) in zip(axes[0], tuning_scores.items(), strict=True):
@@ -236,7 +273,8 @@ def tuning_curves(
             )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("learning rate (x the profile's)")
-        ax.set_ylabel("validation accuracy (mean over tuning seeds)")
+        ax.set_ylabel("validation accuracy (%, mean over tuning seeds)")
+        percent_axis(ax.yaxis)
         ax.set_title(f"{dataset}: ringed = selected", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -245,21 +283,23 @@ def tuning_curves(
 
 
 def diagnostics(aggregates, datasets, activations, candidate, profile, path) -> None:
-    colors = colors_for(activations, candidate)
+    colors = colors_for(activations)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     width = 0.8 / len(activations)
-    panels = [("never_active_fraction", "never-active units (fraction, mean over layers)"),
+    panels = [("never_active_fraction", "never-active units (%, mean over layers)"),
               ("mean_abs_derivative", "mean |f'(z)| (mean over layers)")]  # fmt: skip
     for ax, (key, label) in zip(axes, panels, strict=True):
         for j, act in enumerate(activations):
             means = [aggregates[act][d][key]["mean"] for d in datasets]
             errs = [aggregates[act][d][key]["std"] or 0.0 for d in datasets]
             ax.bar(np.arange(len(datasets)) + j * width, means, width, yerr=errs, capsize=3,
-                   color=colors[act], label=act)  # fmt: skip
+                   color=colors[act], label=f"{act} (candidate)" if act == candidate else act,
+                   edgecolor="black" if act == candidate else None)  # fmt: skip
         ax.set_xticks(np.arange(len(datasets)) + width * (len(activations) - 1) / 2)
         ax.set_xticklabels(datasets)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
+    percent_axis(axes[0].yaxis)
     axes[0].set_title("Units whose input is negative for every sample image")
     axes[1].set_title("Gradient the activation lets through")
     axes[0].legend(fontsize=8)
@@ -308,7 +348,7 @@ def learned_shapes(models: dict, activation: str, profile: str, path) -> None:
 
     sites = {label: activation_sites(model) for label, model in models.items()}
     first = next(iter(sites.values()))
-    colors = dict(zip(models, OTHER_COLORS * (len(models) // len(OTHER_COLORS) + 1), strict=False))
+    colors = dict(zip(models, EXTRA * (len(models) // len(EXTRA) + 1), strict=False))  # per dataset
     cols = 6
     rows = -(-len(first) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), sharex=True,

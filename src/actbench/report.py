@@ -28,6 +28,86 @@ def _interval(ci, clip: bool = False) -> str:
     return f"[{_pct(lo, sign=not clip)}, {_pct(hi, sign=not clip)}]"
 
 
+def _rank_set(bounds) -> str:
+    if not bounds:
+        return "n/a"
+    low, high = bounds
+    return f"{low}" if low == high else f"[{low}, {high}]"
+
+
+def _labelled(ci, level: float | None, decisive: bool) -> str:
+    """An interval with its level, in bold when it decided the verdict."""
+    if not ci:
+        return "n/a"
+    text = f"{100 * level:.2f}%: {_interval(ci)}"
+    return f"**{text}**" if decisive else text
+
+
+def new_seeds(params, count: int) -> list[int]:
+    """``count`` seeds no run of ``params`` used (benchmark or tuning), smallest first."""
+    used = {*params.seeds, *params.tuning.seeds}
+    out, s = [], 0
+    while len(out) < count:
+        if s not in used:
+            out.append(s)
+        s += 1
+    return out
+
+
+def seeds_plan(params, comparison: dict, margin: float) -> list[str]:
+    """For each inconclusive comparison: the seeds that would make a margin-sized difference
+    detectable, with the range from the SD's 95% interval, and the command that runs them."""
+    rows = [(d, b, c) for d in params.datasets for b, c in comparison["comparisons"][d].items()
+            if c["verdict"] == stats.INCONCLUSIVE and c.get("seeds_needed")]  # fmt: skip
+    if not rows:
+        return []
+    lines = [
+        "",
+        "### Seeds to a decision",
+        "",
+        f"For each inconclusive comparison: the number of seeds at which, at the observed standard "
+        f"deviation of its differences, the detectable difference falls below the margin "
+        f"(+/-{margin:g} points), so that a true gap of the margin would be found (80% power) and "
+        "its absence would make TOST likely to show equivalence. The range comes from the SD's own "
+        "95% interval: with few seeds the SD, and so the count, is itself uncertain.",
+        "",
+        "| dataset | baseline | SD of differences | seeds needed | range (SD's 95% interval) |",
+        "|---|---|---|---|---|",
+    ]
+    most = 0
+    for dataset, baseline, c in rows:
+        need = c["seeds_needed"]
+
+        def count(n: int | None, cap: int = need["max_seeds"]) -> str:
+            return f"more than {cap}" if n is None else str(n)
+
+        lines.append(
+            f"| {dataset} | {baseline} | {_pct(c['sd_diff'])} | {count(need['seeds'])} "
+            f"| {count(need['seeds_low'])} to {count(need['seeds_high'])} |"
+        )
+        most = max(most, need["seeds"] or 0)
+    lines.append("")
+    if 0 < most <= 30:
+        seeds = ",".join(map(str, new_seeds(params, most)))
+        lines.append(
+            f"To decide them all, run {most} **new** seeds (none used here, tuning seeds included) "
+            f"and read that experiment's report: `dvc exp run -S 'seeds=[{seeds}]'`."
+        )
+    elif most:
+        lines.append(
+            f"Deciding them needs up to {most} new seeds: set `seeds` in params.yaml to that many "
+            "seeds not used here (tuning seeds included)."
+        )
+    lines += [
+        "",
+        "How the error rate is protected: the planned seeds are a **new** experiment, tested on "
+        "its own, so its verdicts hold at the stated alpha. Adding seeds to these and testing "
+        "again after looking at this report (optional stopping) raises the false-positive rate "
+        "above alpha, and actbench does not correct for that.",
+    ]
+    return lines
+
+
 def _p(p: float | None) -> str:
     return "n/a" if p is None else (f"{p:.3g}" if p >= 1e-4 else "<1e-4")
 
@@ -88,12 +168,13 @@ def leaderboard_section(comparison: dict, figures: list[str]) -> list[str]:
         "above (one Holm family).",
         "",
     ]
+    level = board["rank_sets"]["level"] or stats.CONFIDENCE
     for dataset, rows in board["per_dataset"].items():
         lines += [
             f"**{dataset}**",
             "",
-            "| rank | activation | test acc (mean ± std) | 95% CI | n |",
-            "|---|---|---|---|---|",
+            f"| rank | {100 * level:.0f}% rank set | activation | test acc (mean ± std) | 95% CI | n |",
+            "|---|---|---|---|---|---|",
         ]
         for r in rows:
             name = (
@@ -103,23 +184,30 @@ def leaderboard_section(comparison: dict, figures: list[str]) -> list[str]:
             )
             std = "n/a" if r["std"] is None else _pct(r["std"])
             lines.append(
-                f"| {r['rank']:g} | {name} | {_pct(r['mean'])} ± {std} | {_interval(r['ci95'], clip=True)} | {r['n']} |"
+                f"| {r['rank']:g} | {_rank_set(r['rank_set'])} | {name} | {_pct(r['mean'])} ± {std} | "
+                f"{_interval(r['ci95'], clip=True)} | {r['n']} |"
             )
         lines.append("")
-    if board["mean_rank"]:
-        n = next(iter(board["mean_rank"].values()))["datasets"]
+    overall = board.get("overall")
+    if overall and len(overall["datasets"]) > 1:
         lines += [
-            f"**Across {n} dataset(s)**: mean rank (1 = best on every dataset), with a 95% interval "
-            "from a bootstrap over seeds within each dataset.",
+            f"**Across {len(overall['datasets'])} datasets**: rank of the mean test accuracy over the "
+            f"datasets, on the {len(overall['seeds'])} seeds every run has.",
             "",
-            "| activation | mean rank | 95% interval |",
+            f"| rank | {100 * level:.0f}% rank set | activation |",
             "|---|---|---|",
         ]
-        for act, v in sorted(board["mean_rank"].items(), key=lambda kv: kv[1]["estimate"]):
-            lines.append(
-                f"| {act} | {v['estimate']:.2f} | [{v['ci_low']:.2f}, {v['ci_high']:.2f}] |"
-            )
+        for act, v in sorted(overall["ranks"].items(), key=lambda kv: kv[1]["rank"]):
+            lines.append(f"| {v['rank']:g} | {_rank_set([v['low'], v['high']])} | {act} |")
         lines.append("")
+    p = len(next(iter(board["per_dataset"].values()), []))
+    lines += [
+        f"*Rank set*: the ranks an activation may truly hold, at {100 * level:.0f}% for all "
+        "activations of a table at once (Mogstad, Romano, Shaikh and Wilhelm 2024: one-sided "
+        "paired t-tests of every pair, Holm-corrected within the table). A set narrower than "
+        f"[1, {p}] needs a pair the seeds separate; with 3 seeds that takes a large, consistent gap.",
+        "",
+    ]
     lines += [line for fig in figures for line in (f"![{fig}]({fig})", "")]
     return lines
 
@@ -185,7 +273,6 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
     cand, fam = params.activation, comparison["family"]
     m, alpha, margin = fam["comparisons"], fam["alpha"], fam["equivalence_margin_points"]
     prof = params.active_profile
-    level = fam["interval_level"]
     lines = [
         "# actbench report",
         "",
@@ -199,9 +286,9 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
     if params.profile == "quick":
         lines += [
             "> **Pipeline check, not a benchmark.** The quick profile trains small networks briefly "
-            f"with {len(params.seeds)} seeds. Its verdicts hold only for that budget, and its "
-            "detectable differences (below) are far larger than the gaps between activations in "
-            "the literature (0.1-0.5 points on CIFAR-10). Use `profile: full` with 10 seeds for claims.",
+            f"with {len(params.seeds)} seeds. Its verdicts hold only for that budget, and it detects "
+            "only the large differences stated below. For claims, use `profile: full` with the "
+            "seeds the section *Seeds to a decision* plans.",
             "",
         ]
     lines += [
@@ -211,21 +298,24 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
         f"Holm-corrected at family-wise alpha = {alpha}. Every test is two-sided. `better`/`worse`: "
         "the paired t-test over seeds is significant after Holm. `equivalent`: two one-sided "
         f"tests (TOST) at the same Holm-adjusted level put the difference inside +/-{margin:g} "
-        "points (the profile's equivalence margin). `inconclusive`: neither; the detectable "
-        f"difference is the smallest true difference these seeds would find with 80% power at "
-        f"alpha/m = {alpha / max(m, 1):.3g}. Intervals are at the family's Bonferroni level "
-        f"({100 * level:.2f}%), which is never narrower than Holm needs. Each verdict is "
-        "conditional on this budget, on the test set named in the tables, and on the "
-        f"learning-rate protocol: **{comparison['learning_rate_protocol']['protocol']}**, "
+        "points (the profile's equivalence margin, a choice stated in params.yaml). "
+        "`inconclusive`: neither; the detectable difference is the smallest true difference "
+        f"these seeds would find with 80% power at alpha/m = {alpha / max(m, 1):.3g}. Beside each "
+        "verdict are the two intervals that decide it, each at Holm's own level alpha_H for that "
+        "comparison: the difference interval at 1 - alpha_H excludes 0 exactly when the verdict is "
+        "better or worse; the equivalence interval at 1 - 2 alpha_H lies inside the margin "
+        "exactly when it is equivalent. The deciding one is in bold. Each verdict is conditional "
+        "on this budget, on the test set named in the tables, and on the learning-rate protocol: "
+        f"**{comparison['learning_rate_protocol']['protocol']}**, "
         f"{comparison['learning_rate_protocol']['description']}.",
         "",
     ]
     for dataset in params.datasets:
         lines += [sentence(cand, dataset, comparison["comparisons"][dataset], margin), ""]
     lines += [
-        f"| dataset | baseline | n | mean diff | {100 * level:.2f}% CI | p | p (Holm) | TOST p (Holm) "
-        "| sign-flip p (Holm) | d_z | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | baseline | n | mean diff | difference interval | p | p (Holm) "
+        "| equivalence interval | TOST p (Holm) | sign-flip p (Holm) | d_z | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     flagged = []
     for dataset in params.datasets:
@@ -235,9 +325,14 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
             if c["tests_disagree"]:
                 perm += " (disagrees)"
                 flagged.append(f"{dataset} vs {baseline}")
+            diff_ci = _labelled(c["ci"], c["ci_level"], c["verdict"] in (stats.BETTER, stats.WORSE))
+            eq_ci = _labelled(
+                c["ci_equivalence"], c["ci_equivalence_level"], c["verdict"] == stats.EQUIVALENT
+            )
             lines.append(
-                f"| {dataset} | {baseline} | {c['n']} | {_pct(c['mean_diff'], sign=True)} | {_interval(c['ci'])} "
-                f"| {_p(c['p_value'])} | {_p(c['p_holm'])} | {_p(c['p_tost_holm'])} | {perm} | {dz} | {_verdict(c)} |"
+                f"| {dataset} | {baseline} | {c['n']} | {_pct(c['mean_diff'], sign=True)} | {diff_ci} "
+                f"| {_p(c['p_value'])} | {_p(c['p_holm'])} | {eq_ci} | {_p(c['p_tost_holm'])} | {perm} | {dz} "
+                f"| {_verdict(c)} |"
             )
     # Reasons the table cannot show: too few seeds, or differences without spread.
     notes = [f"- {d} vs {b}: {c['reason']}" for d in params.datasets
@@ -247,15 +342,35 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
                      "treat that verdict as fragile.")  # fmt: skip
     if notes:
         lines += ["", *notes]
+    lines += [
+        "",
+        "*Definitions.* **n**: seeds with both runs (a pair shares its seed: initialisation, data "
+        "order and augmentation). **mean diff**: mean over those seeds of candidate minus baseline "
+        "test accuracy, in points. **p**: two-sided paired t-test of a zero mean difference; "
+        "**p (Holm)**: the same after Holm's correction over the family. **alpha_H**: the level "
+        "Holm's step-down tests this comparison at (alpha/m for the smallest p, up to alpha for "
+        "the largest). **difference interval**: Student-t interval of the mean difference at "
+        "1 - alpha_H. **equivalence interval**: the same at 1 - 2 alpha_H (alpha_H of the TOST "
+        "family). **TOST p (Holm)**: two one-sided t-tests that the mean difference lies inside "
+        f"+/-{margin:g} points, Holm-corrected. **sign-flip p (Holm)**: exact permutation test of "
+        "the signs of the differences (needs 6 seeds), Holm-corrected; a check on the t-test. "
+        "**d_z**: mean difference divided by the standard deviation of the differences (Cohen's "
+        "d for paired samples). **detectable**: the smallest true mean difference the t-test "
+        "would detect with 80% power at alpha/m.",
+    ]
+    lines += seeds_plan(params, comparison, margin)
     poi = comparison["probability_of_improvement"]
     if poi:
+        level_poi = next(iter(poi.values())).get("level", stats.CONFIDENCE)
         lines += [
             "",
             "**Across datasets.** Probability that the candidate beats each baseline: the share of "
             "seeds where its test accuracy is higher (ties count one half), averaged over the "
-            "datasets, with a 95% interval from a bootstrap over seeds within each dataset.",
+            f"datasets, with a {100 * level_poi:.0f}% interval from exact binomial (Clopper-Pearson) "
+            "bounds per dataset, Bonferroni over the datasets: valid at any number of seeds, and "
+            "as wide as few seeds make it.",
             "",
-            "| baseline | P(candidate better) | 95% interval | datasets |",
+            f"| baseline | P(candidate better) | {100 * level_poi:.0f}% interval | datasets |",
             "|---|---|---|---|",
         ]
         for b, v in poi.items():
@@ -310,7 +425,7 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
         "## How this was produced",
         "",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
-        "- Statistics: see README.md, section *Reading the report*.",
+        "- Statistics and how to read this report: [docs/statistics.md](docs/statistics.md).",
         "",
     ]
     return "\n".join(lines)

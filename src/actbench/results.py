@@ -80,10 +80,9 @@ class Group:
         return out
 
 
-def stage_of(spec: RunSpec, candidate: str) -> str:
-    """The DVC stage that trains ``spec`` under the current params."""
-    stage = "train_candidate" if spec.activation == candidate else "train"
-    return f"{stage}@{spec.activation}-{spec.dataset}-{spec.seed}"
+def stage_of(spec: RunSpec) -> str:
+    """The DVC stage that trains ``spec``."""
+    return f"train@{spec.activation}-{spec.dataset}-{spec.seed}"
 
 
 def group_runs(params: Params) -> dict[tuple[str, str], Group]:
@@ -103,24 +102,29 @@ def group_runs(params: Params) -> dict[tuple[str, str], Group]:
             raise ActbenchError(
                 f"cannot pair runs trained differently on {dataset}: {a.spec.name} ({a.setup()[0]} on "
                 f"{a.setup()[1]}) and {b.spec.name} ({b.setup()[0]} on {b.setup()[1]}); retrain one side "
-                f"on the other's kind of device and precision, e.g. `dvc repro -f -s {stage_of(b.spec, params.activation)}` there"
+                f"on the other's kind of device and precision, e.g. `dvc repro -f -s {stage_of(b.spec)}` there"
             )  # fmt: skip
     return groups
 
 
 def leaderboard(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
     """Every activation the pipeline trained, ranked per dataset by mean test accuracy (with its
-    95% interval and n), and across datasets by mean rank with a 95% bootstrap interval. It
-    describes; it tests nothing (the candidate's verdicts are the tests)."""
+    95% interval and n) and across datasets by mean accuracy over datasets, each rank with its
+    simultaneous 95% confidence set (``stats.rank_sets``). It describes; the candidate's verdicts
+    are the report's tests."""
     acc = {d: {a: groups[(a, d)].per_seed("test_accuracy") for a in params.activations}
            for d in params.datasets}  # fmt: skip
+    sets = stats.rank_sets(acc)
     per_dataset = {}
     for dataset, by_act in acc.items():
+        table = (sets.get("per_dataset") or {}).get(dataset) or {"ranks": {}}
         rows = []
         for act, values in by_act.items():
             desc = stats.describe(list(values.values())).to_dict()
+            bounds = table["ranks"].get(act)
             rows.append({"activation": act, "role": "candidate" if act == params.activation else "baseline",
-                         "mean": desc["mean"], "std": desc["std"], "ci95": desc["ci95"], "n": desc["n"]})  # fmt: skip
+                         "mean": desc["mean"], "std": desc["std"], "ci95": desc["ci95"], "n": desc["n"],
+                         "rank_set": [bounds["low"], bounds["high"]] if bounds else None})  # fmt: skip
         rows.sort(key=lambda r: -(r["mean"] if r["mean"] is not None else -math.inf))
         ranks = stats.ranks([r["mean"] for r in rows])
         for row, rank in zip(rows, ranks, strict=True):
@@ -129,8 +133,9 @@ def leaderboard(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
     return {
         "ordered_by": "mean test accuracy over seeds; rank 1 = highest (ties share the mean rank)",
         "tested": False,
+        "rank_sets": {"method": sets.get("method"), "level": sets.get("level")},
         "per_dataset": per_dataset,
-        "mean_rank": stats.mean_ranks(acc),
+        "overall": sets.get("overall"),
     }
 
 
@@ -195,7 +200,8 @@ def compare(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
             "verdict_test": "paired t-test over seeds",
             "equivalence_test": "TOST (two one-sided paired t-tests)",
             "check_test": f"exact sign-flip permutation test (n >= {stats.MIN_PERMUTATION_SEEDS})",
-            "interval_level": 1 - params.compare.alpha / max(testable, 1),
+            "intervals": "per comparison at Holm's own level alpha_H: the difference at 1 - alpha_H "
+            "(ci, ci_level), the equivalence at 1 - 2 alpha_H (ci_equivalence, ci_equivalence_level)",
             "equivalence_margin_points": params.margin,
             "power_for_min_detectable_diff": stats.POWER,
         },
@@ -264,8 +270,8 @@ def best_baseline(comparison: dict, dataset: str) -> str | None:
     return max(means, key=lambda b: means[b]) if means else None
 
 
-def label(activation: str, candidate: str) -> str:
-    return f"{activation} (candidate)" if activation == candidate else activation
+def role(activation: str, candidate: str) -> str:
+    return "candidate" if activation == candidate else "baseline"
 
 
 def write_curves(
@@ -277,14 +283,16 @@ def write_curves(
 
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["epoch", "activation", "val_accuracy", "val_loss"])
+        writer.writerow(["epoch", "activation", "role", "val_accuracy", "val_loss"])
         for act in params.activations:
             runs = groups[(act, dataset)].runs
             n = min(len(r.history["val_accuracy"]) for r in runs)
             acc = np.mean([r.history["val_accuracy"][:n] for r in runs], axis=0)
             loss = np.mean([r.history["val_loss"][:n] for r in runs], axis=0)
-            name = label(act, params.activation)
-            writer.writerows((e + 1, name, f"{acc[e]:.6f}", f"{loss[e]:.6f}") for e in range(n))
+            kind = role(act, params.activation)
+            writer.writerows(
+                (e + 1, act, kind, f"{acc[e]:.6f}", f"{loss[e]:.6f}") for e in range(n)
+            )
 
 
 def write_candidate_confusion(
@@ -303,17 +311,16 @@ def write_candidate_confusion(
 
 def write_tuning(params: Params, path: Path, dataset: str) -> None:
     """Mean validation accuracy over the tuning seeds per activation and learning-rate
-    multiplier (long format, for the DVC chart); only the header when tuning is off."""
+    multiplier (long format, for the DVC chart). Call it only when tuning is on: with tuning off
+    there is nothing to draw, and no file means no empty chart."""
     from actbench.io import atomic_path
 
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["lr_multiplier", "activation", "val_accuracy", "selected"])
-        if not params.tuning.enabled:
-            return
+        writer.writerow(["lr_multiplier", "activation", "role", "val_accuracy", "selected"])
         for act in params.activations:
             record = read_json(tuning_record(act, dataset))
             chosen = tuning.select(record)
-            name = label(act, params.activation)
-            writer.writerows((f"{p['lr_multiplier']:g}", name, f"{p['mean']:.6f}", int(p["lr_multiplier"] == chosen))
+            kind = role(act, params.activation)
+            writer.writerows((f"{p['lr_multiplier']:g}", act, kind, f"{p['mean']:.6f}", int(p["lr_multiplier"] == chosen))
                              for p in record["points"])  # fmt: skip
