@@ -9,7 +9,7 @@ JAX_VENV := .venv-jax
 JAX_LOCK := requirements/jax.lock
 PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: setup setup-jax repro test test-tf test-jax lint benchmark timing gpu-check gpu-bundle device-check-dry-run cluster lock clean-venv python-version
+.PHONY: setup setup-jax repro test test-tf test-jax lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
 .PHONY: docker-check docker-check-ci
 
 python-version:
@@ -72,11 +72,28 @@ gpu-check: setup
 gpu-bundle: setup
 	PYTHON=$(BIN)/python tools/device_check.sh --bundle
 
-# tools/device_check.sh on this CPU at --smoke sizes. GPU_PYTHON: a Python 3.12 with JAX and no
-# Keras runs it as the GPU machine would, with the wheels of .gpu/ (default: .venv-jax's).
-GPU_PYTHON ?= $(JAX_VENV)/bin/python
-device-check-dry-run: gpu-bundle setup-jax
-	OUT=$${TMPDIR:-/tmp}/device_check PYTHON=$(GPU_PYTHON) tools/device_check.sh --smoke
+# A CPU replica of the GPU machine's Python (Python 3.12, JAX 0.11.2 and numpy 2.5.2 as there,
+# no Keras), from requirements/gpu-replica.lock. JAX 0.11 needs Python 3.12, and the project's
+# locks are for 3.11: so this lock, not jax.lock. PYTHON312: a Python 3.12 to build it with.
+GPU_REPLICA      := .venv-gpu-replica
+GPU_REPLICA_LOCK := requirements/gpu-replica.lock
+PYTHON312        ?= python3.12
+gpu-replica: $(GPU_REPLICA)/.installed
+$(GPU_REPLICA)/.installed: $(GPU_REPLICA_LOCK)
+	$(PYTHON312) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12) and f"the GPU replica needs Python 3.12; $(PYTHON312) is {sys.version.split()[0]}: make PYTHON312=/path/to/python3.12")'
+	rm -rf $(GPU_REPLICA)
+	$(PYTHON312) -m venv $(GPU_REPLICA)
+	$(GPU_REPLICA)/bin/python $(PIP) --require-hashes -r $(GPU_REPLICA_LOCK)
+	$(GPU_REPLICA)/bin/python tools/check_venv.py $(GPU_REPLICA_LOCK)
+	touch $@
+
+# tools/device_check.sh on this CPU at --smoke sizes, as the GPU machine runs it: GPU_PYTHON, a
+# Python with JAX and no Keras (default: the replica's), with the wheels of .gpu/. ARGS go to
+# gpu_check.py; bfloat16 as on a GPU: ARGS='--precision bfloat16' with, on JAX 0.11's CPU backend,
+# XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (tools/gpu_check.py says why).
+GPU_PYTHON ?= $(GPU_REPLICA)/bin/python
+device-check-dry-run: gpu-bundle $(if $(filter $(GPU_REPLICA)/%,$(GPU_PYTHON)),gpu-replica) $(if $(filter $(JAX_VENV)/%,$(GPU_PYTHON)),setup-jax)
+	OUT=$${TMPDIR:-/tmp}/device_check PYTHON=$(GPU_PYTHON) tools/device_check.sh --smoke $(ARGS)
 
 # The stale tune, train and evaluate stages on a Ray cluster (local by default; RAY_ADDRESS or ARGS=--address ...).
 cluster: setup
@@ -88,7 +105,7 @@ cluster: setup
 # same Dockerfile built with the CPU lock, and fewer, shorter runs (README, "GPU, JAX and Docker").
 DOCKER_LOCK ?= requirements/gpu.lock
 DOCKER_CHECK_ARGS ?=
-DOCKER_CHECK_CI_ARGS := -S 'baselines=[relu]' -S profiles.quick.epochs=2 -S profiles.quick.min_steps=0 -S 'seeds=[0]' -S profiles.quick.min_seeds=1
+DOCKER_CHECK_CI_ARGS := -S 'activations=[tanhrelu,relu]' -S profiles.quick.epochs=2 -S profiles.quick.min_steps=0 -S 'seeds=[0]' -S profiles.quick.min_seeds=1
 docker-check: setup
 	DOCKER_LOCK="$(DOCKER_LOCK)" DOCKER_CHECK_ARGS="$(DOCKER_CHECK_ARGS)" bash tools/docker_check.sh
 
@@ -101,6 +118,7 @@ lock:
 	$(UV_COMPILE) --extra cpu --extra dev --extra cluster -o requirements/dev.lock
 	$(UV_COMPILE) --extra jax --extra dev -o requirements/jax.lock
 	$(UV_COMPILE) --extra gpu --extra cluster -o requirements/gpu.lock
+	uv pip compile $(GPU_REPLICA_LOCK:.lock=.in) --python-version 3.12 --python-platform x86_64-manylinux_2_28 --generate-hashes -o $(GPU_REPLICA_LOCK)
 
 clean-venv:
 	rm -rf $(VENV) $(JAX_VENV)

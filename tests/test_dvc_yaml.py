@@ -88,28 +88,46 @@ def test_tune_train_and_evaluate_depend_on_their_own_activation_only():
             assert modules == {f"{addressing.split('@')[1].split('-')[0]}.py"}, addressing
 
 
-def test_a_run_is_the_same_stage_in_either_role():
-    """A baseline's and the candidate's stage for one run have the same command, deps, params
-    and outputs (so one DVC run-cache entry): only the stage name differs."""
+def _stages_with(tmp_path, **changes) -> dict[str, tuple]:
+    """Every stage dvc.yaml resolves to under the repository's params with ``changes``: its
+    command, deps, params and outputs (what DVC's run-cache is keyed on)."""
+    import shutil
+
+    from dvc.repo import Repo
+
+    from .project import set_params
+
+    repo = tmp_path / ("_".join(changes) or "base")
+    repo.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, repo / name)
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc/config").write_text("[core]\n    no_scm = true\n")
+    set_params(repo, **changes)
+    with Repo(str(repo)) as dvc:
+        return {s.name: (s.cmd, sorted(str(d.def_path) for d in s.deps), sorted(map(str, s.params)),
+                               sorted(str(o.def_path) for o in s.outs)) for s in dvc.index.stages}  # fmt: skip
+
+
+def test_a_run_has_no_role_and_choosing_the_candidate_changes_only_compare_and_plot(tmp_path):
+    """Every activation is trained by the same stage definitions: making another activation the
+    candidate leaves every other stage's command, deps and outputs as they were."""
+    base, swapped = _stages_with(tmp_path), _stages_with(tmp_path, activation="relu")
+    assert set(base) == set(swapped)
+    assert {name for name in base if base[name] != swapped[name]} <= {"compare", "plot"}
+    assert not any("candidate" in name or "candidate" in base[name][0] for name in base)
+
+
+def test_validate_runs_before_every_stage_that_owns_a_result():
+    """Every other stage descends from validate's output, so DVC runs validate first."""
+    import networkx as nx
     from dvc.repo import Repo
 
     with Repo(str(ROOT)) as repo:
-        stages = {s.addressing: s for s in repo.index.stages}
-    for kind in ("tune", "train", "evaluate"):
-        base = next(s for name, s in stages.items() if name.startswith(f"{kind}@"))
-        cand = next(s for name, s in stages.items() if name.startswith(f"{kind}_candidate@"))
-        assert "--role" not in base.cmd and "candidate" not in base.cmd + cand.cmd
-        swap = (
-            base.cmd.split("--activation ")[1].split()[0],
-            cand.cmd.split("--activation ")[1].split()[0],
-        )
-        assert cand.cmd.replace(swap[1], swap[0]) == base.cmd
-        assert [str(o.def_path).replace(swap[1], swap[0]) for o in cand.outs] == [
-            str(o.def_path) for o in base.outs
-        ]
-        assert [str(d.def_path).replace(swap[1], swap[0]) for d in cand.deps] == [
-            str(d.def_path) for d in base.deps
-        ]
+        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        validate = next(s for s in graph if s.addressing == "validate")
+        ancestors = {s.addressing for s in graph if validate in nx.descendants(graph, s)}
+    assert ancestors == {s.addressing for s in graph} - {"validate"}
 
 
 def test_parsers_and_the_download_code_are_not_deps_of_training():

@@ -1,11 +1,14 @@
 """tools/gpu_check.py on the CPU: the matmul peak against an independent timing, every phase at
-tiny sizes (--smoke, the real train loop included), the deadline and report logic, and the
-one-line errors outside --smoke. The same code runs on a GPU (tools/device_check.sh)."""
+tiny sizes (--smoke, the real train loop included), the deadline (skip, alarm, watchdog) and
+report logic, per-activation step memory, and the one-line errors outside --smoke. The same
+code runs on a GPU (tools/device_check.sh)."""
 
+import contextlib
 import functools
 import importlib.util
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +25,19 @@ from .project import ROOT
 pytestmark = pytest.mark.portable
 SHARED = ROOT.parent / "shared" / "data" / "cifar10-jpeg"
 TOOL = ROOT / "tools" / "gpu_check.py"
+PHASES = [
+    "setup",
+    "matmul_peak",
+    "throughput",
+    "data",
+    "recipe_relu",
+    "recipe_tanhrelu",
+    "throughput_learnable",
+]  # fmt: skip  (--smoke's, in order)
+jax_only = pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="the JAX environment runs this (make test-jax): the device command's backend",
+)
 
 
 @functools.cache
@@ -99,22 +115,20 @@ def test_plan_epochs_takes_the_cap_when_it_fits_and_the_most_that_fit_otherwise(
 def test_report_is_written_after_every_phase_and_says_why_a_phase_did_not_run(tmp_path):
     tool = _tool()
     path = tmp_path / "report.json"
-    report = tool.Report(path, {"tool": "test"})
     budget = tool.Budget(3600.0)
+    report = tool.Report(path, {"tool": "test"}, budget)
     with report.phase("first") as entry:
         entry["value"] = 1
     with report.phase("second"):
-        assert json.loads(path.read_text())["phases"]["first"]["status"] == "done"
-        budget.require(7200.0, "the second phase")
+        written = json.loads(path.read_text())["phases"]
+        assert written["first"]["status"] == "done" and written["second"]["status"] == "running"
+        with budget.unit("the second phase", 7200.0):
+            pass
     with report.phase("third"):
         raise ValueError("broken")
     short = tool.Budget(0.2)
-    short.arm()
-    try:
-        with report.phase("fourth"):
-            time.sleep(5)
-    finally:
-        short.disarm()
+    with report.phase("fourth"), short.unit("a sleep", 0.0):
+        time.sleep(5)
     phases = json.loads(path.read_text())["phases"]
     assert [p["status"] for p in phases.values()] == ["done", "skipped", "failed", "stopped"]
     assert "7200 s" in phases["second"]["reason"] and "budget" in phases["second"]["reason"]
@@ -123,10 +137,110 @@ def test_report_is_written_after_every_phase_and_says_why_a_phase_did_not_run(tm
     assert all("seconds" in p for p in phases.values())
 
 
-@pytest.mark.skipif(
-    keras.config.backend() != "jax",
-    reason="the JAX environment runs this (make test-jax): the device command's backend",
-)
+def test_the_alarm_fires_again_when_swallowed_and_a_late_unit_does_not_start(tmp_path):
+    tool = _tool()
+    budget = tool.Budget(0.5)
+    report = tool.Report(tmp_path / "report.json", {"tool": "test"}, budget)
+    reached = []
+    with report.phase("swallowing"), budget.unit("a unit", 0.0):
+        with contextlib.suppress(tool.Deadline):  # as a library's `except BaseException` would
+            time.sleep(30)
+        time.sleep(30)  # the alarm, raised again a second later, ends this
+        reached.append("after")
+    with report.phase("late"), budget.unit("a late unit", 0.0):
+        reached.append("late")
+    phases = json.loads((tmp_path / "report.json").read_text())["phases"]
+    assert not reached
+    assert (
+        phases["swallowing"]["status"] == "stopped" and "a unit" in phases["swallowing"]["reason"]
+    )
+    assert phases["late"]["status"] == "skipped" and "budget" in phases["late"]["reason"]
+
+
+WATCHED = """
+import importlib.util, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("gpu_check", {tool!r})
+tool = sys.modules["gpu_check"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+budget = tool.Budget(3.0)
+report = tool.Report(Path({out!r}), {{"tool": "test"}}, budget)
+budget.watch(report.path)
+with report.phase("first") as entry:
+    entry["value"] = 1
+with report.phase("native"), report.unit("a native call", 0.0):
+    sum(range(10**12))  # one C call: no signal handler runs until it returns (~an hour)
+print("not reached")
+"""
+
+
+def test_the_watchdog_ends_a_native_call_that_outlives_the_budget_and_writes_the_json(tmp_path):
+    out = tmp_path / "report.json"
+    script = WATCHED.format(tool=str(TOOL), out=str(out))
+    res = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == -signal.SIGKILL, res.stdout + res.stderr
+    assert "the watchdog killed the check" in res.stdout and "not reached" not in res.stdout
+    result = json.loads(out.read_text())
+    assert result["phases"]["first"] == {"status": "done", "value": 1, "seconds": 0.0}
+    native = result["phases"]["native"]
+    assert native["status"] == "stopped" and "a native call" in native["reason"]
+    assert "watchdog" in native["reason"] and result["stopped"] == native["reason"]
+    assert native["seconds"] >= 0 and not {"started_s", "in_flight"} & set(native)
+
+
+SLACK_S = 5.0  # the deadline test's allowance: interpreter start-up and exit, the last write
+
+
+@pytest.mark.parametrize("budget_s", [10, 30])
+def test_smoke_ends_within_a_tiny_budget_with_every_phase_that_ran_accounted_for(
+    tmp_path, budget_s
+):
+    """The one timing assertion of this file: the wall time of the whole process, against the
+    budget (which counts from the process's start) plus SLACK_S."""
+    out, data = tmp_path / "gpu_check.json", _folder(tmp_path / "c10")
+    start = time.monotonic()
+    res = subprocess.run([sys.executable, str(TOOL), "--smoke", "--budget-s", str(budget_s), "--out", str(out), "--data", str(data)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=budget_s + 120)  # fmt: skip
+    wall = time.monotonic() - start
+    print(f"--budget-s {budget_s}: {wall:.1f} s of wall time")  # pytest -s shows it
+    assert wall <= budget_s + SLACK_S, (wall, res.stdout[-3000:])
+    assert res.returncode in (0, 1, -signal.SIGKILL), res.stdout[-3000:] + res.stderr[-3000:]
+    result = json.loads(out.read_text())
+    phases = result["phases"]
+    assert list(phases) == PHASES[: len(phases)], phases
+    for name, entry in phases.items():
+        assert entry["status"] in ("done", "skipped", "stopped"), (name, entry)
+        assert entry["status"] == "done" or entry["reason"], (name, entry)
+    assert result["seconds"] <= budget_s
+    if budget_s < _tool().SMOKE.first_model_s:  # the first model's default estimate cannot fit
+        assert (
+            phases["throughput"]["status"] == "skipped"
+            and "budget" in phases["throughput"]["reason"]
+        )
+
+
+@jax_only
+def test_step_memory_is_per_activation_whatever_the_process_built_before(tmp_path):
+    """relu's step memory is the same measured first in a process and after tanhrelu's model
+    was built and warmed up (both alive); tanhrelu's is larger, so a process-wide peak could not
+    give both."""
+    tool = _tool()
+    params = tool.check_params(tool.SMOKE, str(_folder(tmp_path / "c10")))
+    alone = tool.Throughput(tool.SMOKE, params, None)
+    alone.add("relu")
+    after = tool.Throughput(tool.SMOKE, params, None)
+    after.add("tanhrelu")
+    after.add("relu")
+    relu, tanhrelu = alone.warm["relu"]["memory"], after.warm["tanhrelu"]["memory"]
+    assert relu["total"] > relu["arguments"] > 0
+    assert after.warm["relu"]["memory"] == relu
+    assert tanhrelu["total"] > relu["total"] and tanhrelu["arguments"] == relu["arguments"]
+    assert after.warm_entry("tanhrelu")["step_memory_ratio_to_relu"] > 1.0
+
+
+@jax_only
 def test_smoke_runs_every_phase_and_the_real_train_loop(tmp_path):
     out = tmp_path / "gpu_check.json"
     res = subprocess.run([sys.executable, str(TOOL), "--smoke", "--out", str(out), "--data", str(_folder(tmp_path / "c10"))],
@@ -135,8 +249,7 @@ def test_smoke_runs_every_phase_and_the_real_train_loop(tmp_path):
     result = json.loads(out.read_text())
     phases = result["phases"]
     learnable = [n for n in activations.modules() if activations.is_learnable(n)]
-    expected = ["setup", "matmul_peak", "throughput", "data", "recipe_relu", "recipe_tanhrelu"]
-    assert list(phases) == expected + (["throughput_learnable"] if learnable else [])
+    assert list(phases) == PHASES[: 7 if learnable else 6]
     assert all(p["status"] == "done" and p["seconds"] >= 0 for p in phases.values()), phases
     assert result["matmul_peak"]["tflops"] > 0
     sections = [result["throughput"], *([result["throughput_learnable"]] if learnable else [])]
@@ -144,11 +257,13 @@ def test_smoke_runs_every_phase_and_the_real_train_loop(tmp_path):
     assert len(sections[-1]["activations"]) == 2  # relu again, and one learnable plug-in
     for section in sections:
         assert section["activations"]["relu"]["step_time_ratio_to_relu"] == 1.0
+        assert set(section["warmup"]) <= set(section["activations"])  # relu: warmed up once
+        assert section["process_peak_bytes_in_use"] is None  # a GPU's only
         for entry in section["activations"].values():
             assert entry["images_per_s"] > 0 and entry["mfu"] > 0 and entry["compile_s"] >= 0
             memory = entry["step_memory_bytes"]  # XLA's plan of the step; TensorFlow: none
             assert (
-                memory["total"] > memory["arguments"] > 0
+                memory["total"] > memory["arguments"] > 0 and entry["step_memory_ratio_to_relu"] > 0
                 if result["backend"] == "jax"
                 else memory is None
             )

@@ -3,6 +3,7 @@ precision with XLA on one GPU, and with data parallelism over two (MirroredStrat
 TensorFlow, which Keras runs without XLA; keras.distribution.DataParallel with XLA on JAX)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from .project import env_for, make_repo, sh
+from .project import env_for, set_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.portable]
 ARGS = ("--activation", "tanhrelu", "--dataset", "digits", "--seed", "0")
@@ -38,12 +39,17 @@ EXPECTED = {
 }
 
 
+def copy_of(pipeline: Path, dest: Path, **changes) -> Path:
+    """The shared pipeline (prepared data, selected rates) with its params changed."""
+    repo = shutil.copytree(pipeline, dest, symlinks=True)
+    set_params(repo, **changes)
+    return repo
+
+
 @pytest.fixture(scope="module", params=sorted(SETTINGS))
-def trained(request, tmp_path_factory) -> tuple[str, Path]:
-    repo = make_repo(tmp_path_factory.mktemp(request.param), datasets=["digits"], baselines=["relu"], seeds=[0, 1, 2],
-                     **{"profiles.quick.epochs": 2, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
-                        "profiles.quick.width": 4, **SETTINGS[request.param]})  # fmt: skip
-    sh(repo, "dvc", "repro", "select")  # the prepared data and the learning rate
+def trained(request, pipeline, tmp_path_factory) -> tuple[str, Path]:
+    repo = copy_of(pipeline, tmp_path_factory.mktemp(request.param) / "repo", **{"profiles.quick.epochs": 2,
+                   "profiles.quick.width": 4, **SETTINGS[request.param]})  # fmt: skip
     env = {**env_for(repo), "ACTBENCH_CPU_DEVICES": "2"}
     for script in ("train.py", "evaluate.py"):
         res = subprocess.run(
@@ -90,15 +96,12 @@ def test_the_model_reloads_in_a_fresh_interpreter_with_float32_logits(trained):
     assert res.stdout.split() == ["float32", "float32", "True"]
 
 
-def test_xla_with_data_parallelism_on_tensorflow_is_refused_in_one_line(tmp_path):
+def test_xla_with_data_parallelism_on_tensorflow_is_refused_in_one_line(pipeline, tmp_path):
     if not TF:
         pytest.skip("a TensorFlow-only limit")
-    repo = make_repo(
-        tmp_path / "repo",
-        datasets=["digits"],
-        **{**SETTINGS["two_gpus"], "train.jit_compile": True},
+    repo = copy_of(
+        pipeline, tmp_path / "repo", **{**SETTINGS["two_gpus"], "train.jit_compile": True}
     )
-    sh(repo, "dvc", "repro", "select")
     res = subprocess.run([sys.executable, "stages/train.py", *ARGS], cwd=repo,
                          env={**env_for(repo), "ACTBENCH_CPU_DEVICES": "2"}, capture_output=True, text=True)  # fmt: skip
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr[-2000:]

@@ -9,15 +9,25 @@
 # namex), pinned with their hashes from requirements/jax.lock, and the 60,000-image CIFAR-10
 # JPEG archive. This script installs the wheels (pip checks every hash) into a temporary folder
 # unless they are installed already, then runs tools/gpu_check.py on the archive with a hard
-# deadline of BUDGET_S seconds (500: the whole script ends within 9 minutes). The JSON and the
-# log go to $OUT when it is set (the device tool's folder), else to metrics/. Extra arguments go
-# to gpu_check.py. PYTHON picks the interpreter (default python3).
+# deadline of BUDGET_S seconds (default 500, whole seconds). The JSON and the log go to $OUT
+# when it is set (the device tool's folder), else to metrics/. Extra arguments go to
+# gpu_check.py (not --budget-s: set BUDGET_S). PYTHON picks the interpreter (default python3).
+#
+# The deadline. LIMIT_S (default 600, the device tool's longest timeout_s) is the outer hard
+# kill, in seconds from this script's start. gpu_check.py ends within --budget-s of its own
+# start (its alarm, else its watchdog process kills it); `timeout` is the backstop should even
+# that fail: TERM 10 s after the budget, KILL 5 s later. So the check ends by the install's
+# seconds + BUDGET_S + 15 s, and this script keeps that at least 30 s before LIMIT_S, lowering
+# BUDGET_S if it must:  BUDGET_S <= LIMIT_S - install seconds - 15 - 30  (600: 500 fits).
 #
 #     tools/device_check.sh --bundle       # what `make gpu-bundle` runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 BUDGET_S=${BUDGET_S:-500}
+LIMIT_S=${LIMIT_S:-600}
+TERM_S=10 KILL_S=5  # the backstop, timeout: TERM this long after the budget, KILL that long after
+GAP_S=30            # the least time between the check's end and LIMIT_S
 BUNDLE=.gpu
 WHEELS="keras optree ruamel-yaml namex"  # what the GPU machine's image lacks (KINDS.md)
 ARCHIVE=${CIFAR10_ARCHIVE:-../shared/data/cifar10-jpeg-full.tar.gz}
@@ -44,6 +54,9 @@ if [ "${1:-}" = "--bundle" ]; then
 fi
 
 start=$SECONDS
+for arg in "$@"; do
+    case $arg in --budget-s*) echo "device_check: error: set BUDGET_S, not --budget-s" >&2; exit 2 ;; esac
+done
 if "$PYTHON" -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))" \
         keras optree ruamel.yaml namex 2>/dev/null; then
     echo "device_check: $WHEELS are installed; the wheels of $BUNDLE are not needed"
@@ -61,9 +74,15 @@ fi
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 out=${OUT:-metrics}
 mkdir -p "$out"
-# gpu_check stops itself at BUDGET_S; timeout is the last resort if it cannot.
+most=$((LIMIT_S - (SECONDS - start) - TERM_S - KILL_S - GAP_S))
+if [ "$BUDGET_S" -gt "$most" ]; then
+    echo "device_check: BUDGET_S=$BUDGET_S would end less than $GAP_S s before LIMIT_S=$LIMIT_S; using $most"
+    BUDGET_S=$most
+fi
+[ "$BUDGET_S" -ge 60 ] || {
+    echo "device_check: error: LIMIT_S=$LIMIT_S leaves a budget of $BUDGET_S s (under 60)" >&2; exit 2; }
 status=0
-timeout --kill-after=10 $((BUDGET_S + 30)) "$PYTHON" tools/gpu_check.py --budget-s "$BUDGET_S" \
+timeout --kill-after="$KILL_S" $((BUDGET_S + TERM_S)) "$PYTHON" tools/gpu_check.py --budget-s "$BUDGET_S" \
     --data "$BUNDLE/cifar10-jpeg-full.tar.gz" --out "$out/gpu_check.json" "$@" 2>&1 \
     | tee "$out/gpu_check.log" || status=$?
 echo "device_check: exit status $status after $((SECONDS - start)) s; $out/gpu_check.json"

@@ -2,7 +2,7 @@
 # The Docker image, built and run for real on the CPU: `make docker-check`.
 #
 #   make docker-check      # requirements/gpu.lock (CUDA TensorFlow), the README's --user line as written
-#   make docker-check-ci   # CI's: the CPU lock, and -S 'baselines=[relu]', 1 seed and 2 epochs on both runs
+#   make docker-check-ci   # CI's: the CPU lock, and -S 'activations=[tanhrelu,relu]', 1 seed and 2 epochs on both runs
 #   make docker-check DOCKER_LOCK=requirements/dev.lock DOCKER_CHECK_ARGS="-S 'seeds=[3,4,5]'"
 #
 # What it does, on a fresh `git clone` of the committed HEAD (never the working tree):

@@ -7,7 +7,7 @@
 Runs on whichever Keras backend is installed: TensorFlow, or JAX (KERAS_BACKEND=jax). Outside
 --smoke, a missing data source or a backend without a GPU is an error (one line, exit 2).
 The phases, in the order of what matters most, each timed and printed, the JSON (--out)
-rewritten after every one:
+rewritten when a phase starts, before each of its models or runs, and when it ends:
 
 1. ``matmul_peak``: the device's dense matmul throughput in the training precision (bfloat16
    on a GPU), the MFU denominator (``actbench.benchmark.matmul_peak``).
@@ -15,7 +15,8 @@ rewritten after every one:
    512, the recipe's precision and XLA) for relu, tanhrelu, elu and swish. Steps run through
    each model's own compiled ``fit`` with no host sync between them, timed per epoch of a
    repeated batch; the median of interleaved rounds. Per activation: the step time as a ratio
-   to ReLU's, MFU, the device memory of its compiled step, the compile time.
+   to ReLU's, MFU, the compile time, and the device memory of its compiled train step with its
+   ratio to ReLU's (``MEMORY_NOTE``: per activation, whatever else the process holds).
 3. ``data``: CIFAR-10 as an image folder (``--data``: a folder, or the 60,000-image JPEG
    archive ``.gpu/cifar10-jpeg-full.tar.gz``) through the ingest and preprocess stages'
    functions, into a temporary working directory, in a second process started before phase 1.
@@ -27,10 +28,28 @@ rewritten after every one:
 5. ``throughput_learnable``: phase 2 for every learnable plug-in, in rounds with relu again.
 6. ``recipe_elu``, ``recipe_swish``: with the same epoch count, each while it fits.
 
-``--budget-s`` is a hard deadline: a phase (or an activation) that would not fit in what is
-left is skipped, with the reason; one still running at the deadline is stopped; the JSON then
-says so. Exit status: 0 when every phase ran or was skipped for time, 1 when one failed or was
-stopped, 2 for an error before the first phase (a message of one line).
+The deadline. ``--budget-s`` counts from the process's start, and the process ends within it
+whatever runs (``Budget``); the last ``margin`` of it (15 s, at most a fifth) is kept free of
+planned work. (1) A phase, and each model or run in it, starts only if its estimated seconds,
+compiling included, fit before that margin: estimated from what ran so far, or before anything
+ran from a conservative default (``Sizes.matmul_s``, ``Sizes.first_model_s``); else it is
+skipped, with the reason. (2) At the margin, SIGALRM stops the model or run in flight
+(re-armed for every one, and raised again every second while it runs on). (3) A signal cannot
+interrupt a native call (an XLA compile), so a watchdog process kills the check 1 s before the
+budget's end, after marking the phase in flight stopped in the JSON. Since the JSON is written
+when a phase starts and before each of its models or runs, a kill loses at most the one in
+flight. tools/device_check.sh sets its outer ``timeout`` from the same budget (that script says
+how). Exit status: 0 when every phase ran or was skipped for time, 1 when one failed or was
+stopped, 137 when the watchdog killed the check, 2 for an error before the first phase (a
+message of one line).
+
+``--precision`` overrides the recipe's ``mixed_precision`` (``auto``: bfloat16 on a GPU,
+float32 on a CPU), e.g. ``--smoke --precision bfloat16`` for a CPU dry run of the GPU's
+precision. The CPU workaround: with JAX 0.11.2 on a CPU, bfloat16 training diverges at once
+(NaN loss in the first epoch: the recipe phases fail) through the fusions of XLA's CPU backend
+(YNNPACK); ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`` (empty: none of them) avoids
+it, and JAX 0.10.2 does not need it. The flag is for CPUs only: XLA's GPU backend ignores it,
+and a GPU run is set no such flag (whether bfloat16 trains there, its recipe phases show).
 """
 
 from __future__ import annotations
@@ -44,14 +63,16 @@ import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+STARTED = time.monotonic()  # the budget counts from here: the process's start, near enough
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -65,7 +86,8 @@ MEASURED = ("relu", "tanhrelu", "elu", "swish")  # phase 2; the learnable plug-i
 RECIPE = ("relu", "tanhrelu", "elu", "swish")  # trained in this order while time remains
 PAIRED = 2  # the first RECIPE runs share one epoch count, sized so that both fit
 SEED = 0
-MARGIN_S = 15.0  # kept free at the end of the budget: the last JSON write, the clean-up
+MARGIN_S = 15.0  # the budget's end kept free of planned work (at most a fifth of the budget)
+KILL_LEAD_S = 1.0  # the watchdog ends the process this long before the budget's end
 # How a recipe run's seconds are estimated from phase 2 (later runs: from the first run's):
 SAFETY = 1.15  # x every estimate
 VAL_SPEEDUP = 3.0  # inference images/s per training images/s (forward only: ~1/3 of the FLOPs)
@@ -89,12 +111,16 @@ class Sizes:
     products: int  # matmuls per timed call
     per_class: tuple[int, int] | None  # (train, test) images per class taken from the folder
     recipe: tuple[str, ...]
+    # Conservative estimates (s) before anything was measured: the matmul phase (its compiles
+    # included), and the first throughput model (build, the first compiles, warm-up, memory).
+    matmul_s: float
+    first_model_s: float
 
 
 GPU = Sizes(None, None, None, steps=40, rounds=5, warmup=2, matmul_n=8192, products=8,
-            per_class=None, recipe=RECIPE)  # fmt: skip
+            per_class=None, recipe=RECIPE, matmul_s=30.0, first_model_s=180.0)  # fmt: skip
 SMOKE = Sizes(4, 32, 2, steps=3, rounds=2, warmup=2, matmul_n=512, products=4,
-              per_class=(40, 10), recipe=RECIPE[:PAIRED])  # fmt: skip
+              per_class=(40, 10), recipe=RECIPE[:PAIRED], matmul_s=5.0, first_model_s=20.0)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,61 +129,159 @@ SMOKE = Sizes(4, 32, 2, steps=3, rounds=2, warmup=2, matmul_n=512, products=4,
 
 
 class Skip(Exception):
-    """A phase that will not run, and why."""
+    """A phase (or a model, or a run) that will not run, and why."""
 
 
 class Deadline(BaseException):  # not an Exception: no library handler may swallow it
-    """The --budget-s deadline passed while a phase ran."""
+    """The --budget-s deadline's margin was reached while a model or a run was in flight."""
 
 
 class Budget:
-    """A hard deadline ``seconds`` from now; ``arm`` makes passing it raise ``Deadline``."""
+    """``seconds`` from ``start`` (monotonic; default now); the module docstring's deadline.
 
-    def __init__(self, seconds: float):
-        self.seconds, self.end = seconds, time.monotonic() + seconds
+    ``stop_at``: the end less the margin, when planned work must be done and SIGALRM stops a
+    ``unit``; ``kill_at``: when the ``watch`` process ends this one.
+    """
+
+    def __init__(self, seconds: float, start: float | None = None):
+        self.seconds, self.start = seconds, time.monotonic() if start is None else start
+        self.end = self.start + seconds
+        self.margin = min(MARGIN_S, seconds / 5)
+        self.stop_at = self.end - self.margin  # planned work done; SIGALRM
+        self.kill_at = self.end - min(KILL_LEAD_S, self.margin / 2)  # the watchdog
+        self.doing: str | None = None  # the unit in flight
 
     def left(self) -> float:
+        """Seconds until the end of the budget (negative after it)."""
         return self.end - time.monotonic()
 
     def require(self, seconds: float, what: str) -> None:
-        """Skip ``what`` unless its estimated ``seconds`` fit before the deadline's margin."""
-        if seconds > self.left() - MARGIN_S:
+        """Skip ``what`` unless its estimated ``seconds`` fit before the margin."""
+        if seconds > self.stop_at - time.monotonic():
             raise Skip(
                 f"{what} needs about {seconds:.0f} s; {max(self.left(), 0):.0f} s of the "
-                f"{self.seconds:.0f} s budget are left, {MARGIN_S:.0f} s of them kept free"
+                f"{self.seconds:.0f} s budget are left, {self.margin:.0f} s of them kept free"
             )
 
-    def arm(self) -> None:
-        def passed(signum, frame):
-            raise Deadline(f"the {self.seconds:.0f} s budget (--budget-s) ran out")
+    def _passed(self, signum, frame) -> None:
+        if self.doing is not None:  # never outside a unit (its clean-up)
+            raise Deadline(
+                f"the {self.seconds:.0f} s budget (--budget-s) ran out during {self.doing}"
+            )
 
-        self._previous = signal.signal(signal.SIGALRM, passed)
-        signal.setitimer(signal.ITIMER_REAL, max(self.left(), 0.001))
+    @contextlib.contextmanager
+    def unit(self, what: str, need_s: float) -> Iterator[None]:
+        """Run one unit of work (a model, a run) if its estimated ``need_s`` fit (else Skip);
+        SIGALRM raises Deadline in it at ``stop_at``, and every second after until it ends."""
+        self.require(need_s, what)
+        previous = signal.signal(signal.SIGALRM, self._passed)
+        self.doing = what
+        signal.setitimer(signal.ITIMER_REAL, max(self.stop_at - time.monotonic(), 0.001), 1.0)
+        try:
+            yield
+        finally:
+            self.doing = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
-    def disarm(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, self._previous)
+    def watch(self, report: Path, workdir: Path | None = None) -> Callable[[], None]:
+        """Start the watchdog process (``watchdog``) for this process, its JSON at ``report``;
+        the function that ends the watchdog (the check ended in time)."""
+        args = {"parent": os.getpid(), "start": self.start, "kill_at": self.kill_at,
+                "seconds": self.seconds, "report": str(report),
+                "workdir": workdir and str(workdir)}  # fmt: skip
+        child = subprocess.Popen(
+            [sys.executable, __file__, WATCHDOG, json.dumps(args)], stdin=subprocess.PIPE
+        )
+
+        def stop() -> None:
+            child.stdin.close()  # its end-of-file: stop watching
+            child.wait()
+
+        return stop
+
+
+WATCHDOG = "--watchdog"  # the hidden first argument of the watchdog process
+
+
+def watchdog(parent: int, start: float, kill_at: float, seconds: float, report: str, workdir):
+    """The watchdog process. A thread of the check could not do this: a native call may hold
+    the GIL. At ``kill_at`` (CLOCK_MONOTONIC, one clock for every process), unless its stdin
+    reached its end first (the check ended, or died), it freezes the check (SIGSTOP: no more
+    writes), marks the running phase of its JSON stopped, kills it (SIGKILL: exit status 137)
+    and removes its working directory."""
+    import select
+
+    while (wait := kill_at - time.monotonic()) > 0:
+        if select.select([sys.stdin], [], [], wait)[0]:
+            return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(parent, signal.SIGSTOP)
+    elapsed = time.monotonic() - start
+    reason = (
+        f"the {seconds:.0f} s budget (--budget-s) ran out and the alarm could not stop the "
+        "work in flight (a native call, such as an XLA compile): the watchdog killed the check"
+    )
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        from actbench.io import read_json, write_json
+
+        data = read_json(report)
+        for entry in data["phases"].values():
+            if entry["status"] == "running":
+                since, unit = entry.pop("started_s", elapsed), entry.pop("in_flight", None)
+                reason += f", during {unit}" if unit else ""
+                entry.update(status="stopped", reason=reason, seconds=round(elapsed - since, 1))
+        write_json(report, data | {"stopped": reason, "seconds": round(elapsed, 1)})
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(parent, signal.SIGKILL)
+    print(f"gpu_check: {reason}", flush=True)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float replaced by None (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 class Report:
-    """The JSON at ``path``, rewritten whole (atomically) after every phase."""
+    """The JSON at ``path``, rewritten whole (atomically) as the check goes."""
 
-    def __init__(self, path: Path, data: dict):
-        self.path, self.data = path, {**data, "phases": {}}
+    def __init__(self, path: Path, data: dict, budget: Budget):
+        self.path, self.data, self.budget = path, {**data, "phases": {}}, budget
 
     def write(self) -> None:
         from actbench.io import write_json
 
-        write_json(self.path, self.data)
+        write_json(self.path, _finite(self.data))
+
+    @contextlib.contextmanager
+    def unit(self, what: str, need_s: float) -> Iterator[None]:
+        """``Budget.unit`` in the running phase, the JSON written first, naming it (in_flight)."""
+        self.budget.require(need_s, what)
+        entry = next(e for e in self.data["phases"].values() if e["status"] == "running")
+        entry["in_flight"] = what
+        self.write()
+        try:
+            with self.budget.unit(what, need_s):
+                yield
+        finally:
+            del entry["in_flight"]
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[dict]:
-        """Run one phase: its entry (status, seconds, reason) is recorded and the JSON written,
-        whatever happens in it; a failure is reported, not raised, so the next phases run."""
-        entry = {"status": "running"}
-        self.data["phases"][name] = entry
-        print(f"gpu_check: {name} ...", flush=True)
+        """Run one phase: its entry (status, seconds, reason) is recorded and the JSON written
+        when it starts and whatever happens in it; a failure is reported, not raised, so the
+        next phases run. Every phase's work checks the budget first (a unit, or a bounded wait)."""
         start = time.monotonic()
+        entry = {"status": "running", "started_s": round(start - self.budget.start, 1)}
+        self.data["phases"][name] = entry  # started_s: for the watchdog, while it runs
+        self.write()
+        print(f"gpu_check: {name} ...", flush=True)
         try:
             yield entry
             entry["status"] = "done"
@@ -168,6 +292,7 @@ class Report:
         except Exception as err:
             traceback.print_exc()
             entry.update(status="failed", reason=f"{type(err).__name__}: {err}".splitlines()[0])
+        del entry["started_s"]
         entry["seconds"] = round(time.monotonic() - start, 1)
         self.write()
         why = f": {entry['reason']}" if "reason" in entry else ""
@@ -214,8 +339,12 @@ def prepare_data(source: str, workdir: str, per_class, data_params: dict, result
     """In ``workdir``: the images of ``source`` (a folder or a .tar.gz) -> the ingest stage's
     ``data/raw/<DATASET>/ingested.npz`` -> the preprocess stage's ``data/prepared/<DATASET>.npz``.
     Writes ``result`` (JSON): the split counts and the seconds of each step, or the error."""
+    import ctypes
+
     from actbench.data import folders, prepared, raw, splits
 
+    with contextlib.suppress(OSError, AttributeError):  # killed with the check (Linux)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     os.chdir(workdir)
     seconds, last = {}, time.perf_counter()
 
@@ -318,9 +447,12 @@ def _train_run(spec, params, started: float) -> dict:
     return loop.train(spec, params, started, {"lr_multiplier": 1.0, "protocol": tuning.SHARED})
 
 
-def check_params(sizes: Sizes, folder: str, epochs: int | None = None):
+def check_params(
+    sizes: Sizes, folder: str, epochs: int | None = None, precision: str | None = None
+):
     """The full profile's params for the check's folder dataset: flips on (as for CIFAR-10),
-    ``sizes`` applied, ``epochs`` when given; validated like params.yaml."""
+    ``sizes`` applied, ``epochs`` and ``precision`` (train.mixed_precision) when given;
+    validated like params.yaml."""
     from actbench import params as params_lib
 
     raw = params_lib.read_yaml(ROOT / "params.yaml")
@@ -334,6 +466,8 @@ def check_params(sizes: Sizes, folder: str, epochs: int | None = None):
     raw["data"]["folders"] = {DATASET: {"path": folder, "image_size": list(IMAGE_SIZE),
                                         "color": "rgb"}}  # fmt: skip
     raw["train"]["hflip"] = [*raw["train"]["hflip"], DATASET]
+    if precision:
+        raw["train"]["mixed_precision"] = precision
     return params_lib.parse(raw, source="params.yaml (profile full, gpu_check)")
 
 
@@ -370,9 +504,10 @@ def phase_matmul(report: Report, sizes: Sizes, precision: str) -> float:
 
     dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(precision, "float32")
     rounds = 3 if sizes is SMOKE else 10
-    peak = benchmark.matmul_peak(
-        n=sizes.matmul_n, rounds=rounds, dtype=dtype, products=sizes.products
-    )
+    with report.unit("the matmul peak", sizes.matmul_s):
+        peak = benchmark.matmul_peak(
+            n=sizes.matmul_n, rounds=rounds, dtype=dtype, products=sizes.products
+        )
     report.data["matmul_peak"] = {
         "tflops": round(peak / 1e12, 3), "n": sizes.matmul_n, "dtype": dtype,
         "products_per_call": sizes.products, "rounds": rounds,
@@ -410,8 +545,7 @@ class Throughput:
         self.one_batch = ((x, draws), np.eye(10, dtype="float32")[labels])
         self.data = benchmark.RepeatedBatch(self.one_batch, sizes.steps)
         self.models: dict = {}
-        self.warm: dict[str, dict] = {}  # per model: first and later epoch seconds, memory
-        self.memory_cached = True  # False once a memory analysis had to compile again
+        self.warm: dict[str, dict] = {}  # per model: seconds (add, epochs), step memory
 
     def describe(self) -> dict:
         return {
@@ -423,18 +557,25 @@ class Throughput:
         }  # fmt: skip
 
     def need_s(self) -> float:
-        """Estimated seconds to add and time one more model, from relu's warm-up."""
-        ref = self.warm["relu"]
-        return SAFETY * (ref["first_s"] + (self.sizes.rounds + self.sizes.warmup) * ref["epoch_s"])
+        """Estimated seconds to add one more model (``add``): the slowest so far (the first,
+        with the process's first compiles), or the default before any; compiling included."""
+        if not self.warm:
+            return self.sizes.first_model_s
+        return SAFETY * max(w["add_s"] for w in self.warm.values())
+
+    def measure_s(self, names: list[str]) -> float:
+        """Estimated seconds of ``measure(names)``: its rounds of one warm epoch per model."""
+        return SAFETY * self.sizes.rounds * sum(self.warm[n]["epoch_s"] for n in names) + 1.0
 
     def add(self, name: str) -> None:
-        """Build, compile and warm up the model of activation ``name``; measure its memory."""
+        """Build, compile and warm up the model of activation ``name``; its step's memory."""
         import keras
         import numpy as np
 
         from actbench import benchmark
         from actbench.training import loop
 
+        start = time.perf_counter()
         keras.config.set_dtype_policy(self.precision)  # the recipe's (bfloat16 on a GPU)
         model, _ = loop.build_model((*IMAGE_SIZE, 3), 10, name, self.params.active_profile.width,
                                     pad=self.pad, flip=True)  # fmt: skip
@@ -443,15 +584,26 @@ class Throughput:
             model, self.params, loop.schedule(self.params, steps, 1), steps, self.jit
         )
         epochs = benchmark.fit_epochs(model, self.data, self.sizes.warmup)
-        warm = {"first_s": epochs[0], "epoch_s": float(np.median(epochs[1:] or epochs))}
-        memory, start = None, time.perf_counter()
-        if self.memory_cached:
-            memory = benchmark.step_memory(model, self.one_batch)
-            warm["memory_analysis_s"] = round(time.perf_counter() - start, 2)
-            # A cache miss compiles the step again: not worth it for every other model.
-            self.memory_cached = warm["memory_analysis_s"] < max(5.0, 0.25 * epochs[0])
-        self.models[name], self.warm[name] = model, warm | {"memory": memory}
-        print(f"gpu_check: {name}: first epoch {epochs[0]:.1f} s (compiles)", flush=True)
+        analysed = time.perf_counter()
+        memory = benchmark.step_memory(model, self.one_batch)  # for every model: MEMORY_NOTE
+        self.models[name], self.warm[name] = model, {
+            "first_s": epochs[0], "epoch_s": float(np.median(epochs[1:] or epochs)),
+            "memory_analysis_s": time.perf_counter() - analysed,
+            "add_s": time.perf_counter() - start, "memory": memory,
+        }  # fmt: skip
+        print(f"gpu_check: {name}: first epoch {epochs[0]:.1f} s (compiles), added in "
+              f"{self.warm[name]['add_s']:.1f} s", flush=True)  # fmt: skip
+
+    def warm_entry(self, name: str) -> dict:
+        """``name``'s warm-up, as reported before the timed rounds (partial results)."""
+        w, ref = self.warm[name], self.warm.get("relu", {}).get("memory")
+        return {
+            "seconds_to_add": round(w["add_s"], 1), "first_epoch_s": round(w["first_s"], 2),
+            "epoch_s": round(w["epoch_s"], 3),
+            "images_per_s": round(self.batch * self.sizes.steps / w["epoch_s"], 1),
+            "step_memory_bytes": w["memory"], "step_memory_ratio_to_relu": _ratio(w["memory"], ref),
+            "memory_analysis_s": round(w["memory_analysis_s"], 2),
+        }  # fmt: skip
 
     def measure(self, names: list[str]) -> tuple[dict, dict]:
         """Interleaved rounds of ``names`` (relu first); the report's entries, and per name what
@@ -471,18 +623,16 @@ class Throughput:
             ips = self.batch * self.sizes.steps / seconds
             compile_s = max(warm["first_s"] - seconds, 0.0)
             planning[name] = {"images_per_s": ips, "compile_s": compile_s}
-            memory = warm["memory"]
             entries[name] = {
                 "images_per_s": round(ips, 1), "step_ms": round(1e3 * seconds / self.sizes.steps, 3),
                 "step_time_ratio_to_relu": round(seconds / medians["relu"], 3),
                 "spread": round((max(samples[name]) - min(samples[name])) / seconds, 3),
                 "mfu": round(ips * flops / self.peak, 4) if self.peak else None,
-                "compile_s": round(compile_s, 1),
-                "step_memory_bytes": memory, "memory_analysis_s": warm.get("memory_analysis_s"),
-                "step_memory_ratio_to_relu": round(memory["total"] / ref_memory["total"], 3)
-                if memory and ref_memory else None,
+                "compile_s": round(compile_s, 1), "step_memory_bytes": warm["memory"],
+                "step_memory_ratio_to_relu": _ratio(warm["memory"], ref_memory),
             }  # fmt: skip
-            total = f"{memory['total'] / 2**20:.0f} MiB" if memory else "n/a"
+            memory = warm["memory"]
+            total = f"{memory['total'] / 2**20:.1f} MiB" if memory else "n/a"
             mfu = f"{ips * flops / self.peak:.1%}" if self.peak else "n/a"
             print(
                 f"gpu_check: {name:10} {ips:9.0f} images/s, {seconds / medians['relu']:.3f}x "
@@ -493,13 +643,26 @@ class Throughput:
 
 
 MEMORY_NOTE = (
-    "step_memory_bytes: XLA's plan of one compiled train step (JAX): arguments (weights, "
-    "optimizer slots, the batch), temporaries (what the backward pass keeps) and outputs; null "
-    "where the backend does not report it (TensorFlow) or where measuring would compile again"
+    "step_memory_bytes, per activation: XLA's buffer plan of that activation's compiled train "
+    "step (JAX: jax.jit(model.train_step).lower(state, batch).compile().memory_analysis(), the "
+    "program fit runs, normally found in JAX's compilation cache: memory_analysis_s in warmup "
+    "says what it cost): arguments (weights, optimizer slots, "
+    "the batch), temporaries (what the backward pass keeps, where activations differ) and "
+    "outputs, and their total, the step's peak. A property of the compiled program, it does not "
+    "depend on what else the process holds (tests/test_gpu_check.py checks that); "
+    "step_memory_ratio_to_relu: totals. Null where the backend does not report it (TensorFlow). "
+    "process_peak_bytes_in_use: the GPU allocator's peak for the whole process, every model of "
+    "the check alive: not per activation"
 )
 
 
-def _device_peak() -> int | None:
+def _ratio(memory: dict | None, reference: dict | None) -> float | None:
+    """``memory``'s total over ``reference``'s (step_memory's dicts), where both are known."""
+    return round(memory["total"] / reference["total"], 3) if memory and reference else None
+
+
+def _process_peak() -> int | None:
+    """The GPU's peak bytes in use by this process so far (JAX on a GPU), else None."""
     from actbench.training import device
 
     if device.backend() != "jax" or not device.gpus():
@@ -510,36 +673,47 @@ def _device_peak() -> int | None:
 
 
 def phase_throughput(
-    report, key: str, budget, bench: Throughput, names: list[str], reserve_s
+    report: Report, key: str, bench: Throughput, names: list[str], reserve_s
 ) -> dict:
-    """Add and time ``names`` (relu first, always); another only while ``reserve_s()`` seconds
-    stay free for what follows. Writes ``report.data[key]``; returns the planning numbers."""
-    section = report.data[key] = {**bench.describe(), "memory_note": MEMORY_NOTE}
+    """Add and time ``names`` (relu first, always: the reference, without which the phase is
+    skipped). Each model is a budget unit, started only if it fits with ``reserve_s()`` seconds
+    to spare for what follows; the JSON is written after each (``report.data[key]``, its
+    ``warmup``). Returns the planning numbers."""
+    section = report.data[key] = {**bench.describe(), "memory_note": MEMORY_NOTE, "warmup": {}}
     added = []
     for name in names:
         if name in bench.models:
             continue
-        if bench.models:
-            try:
-                budget.require(bench.need_s() + reserve_s(), f"the throughput of {name}")
-            except Skip as why:
-                section.setdefault("skipped", {})[name] = str(why)
-                print(f"gpu_check: throughput of {name} skipped: {why}", flush=True)
-                continue
-        bench.add(name)
+        reserve = reserve_s() if bench.models else 0.0
+        what = f"the throughput model of {name}"
+        what += f" ({reserve:.0f} s of it kept for the recipe runs)" if reserve else ""
+        try:
+            with report.unit(what, bench.need_s() + reserve):
+                bench.add(name)
+        except Skip as why:
+            if "relu" not in bench.models:
+                raise
+            section.setdefault("skipped", {})[name] = str(why)
+            print(f"gpu_check: throughput of {name} skipped: {why}", flush=True)
+            continue
+        section["warmup"][name] = bench.warm_entry(name)
+        report.write()
         added.append(name)
     if not added:
         raise Skip(f"no activation fits: {section.get('skipped')}")
-    entries, planning = bench.measure([n for n in names if n in bench.models])
-    section.update(entries, device_peak_bytes_in_use=_device_peak())
+    timed = [n for n in names if n in bench.models]
+    with report.unit(f"the timed rounds of {', '.join(timed)}", bench.measure_s(timed)):
+        entries, planning = bench.measure(timed)
+    section.update(entries, process_peak_bytes_in_use=_process_peak())
     return planning
 
 
 def phase_data(report: Report, budget: Budget, proc, result: Path) -> dict:
-    while proc.is_alive() and budget.left() > MARGIN_S:
-        proc.join(timeout=1.0)
+    """Wait for the data process, at most until the budget's margin."""
+    while proc.is_alive() and time.monotonic() < budget.stop_at:
+        proc.join(timeout=min(1.0, max(budget.stop_at - time.monotonic(), 0.01)))
     if proc.is_alive():
-        raise Skip("the data were not ready before the deadline")
+        raise Skip("the data were not ready before the budget's margin")
     if not result.is_file():
         raise RuntimeError(f"the data process exited with status {proc.exitcode} and no result")
     out = json.loads(result.read_text())
@@ -556,14 +730,25 @@ def phase_data(report: Report, budget: Budget, proc, result: Path) -> dict:
 
 
 def phase_recipe(report, name, params, workdir: Path) -> dict:
-    """One recipe run (train, then evaluate) in ``workdir``; what the plan learns from it."""
+    """One recipe run (train, then evaluate) in ``workdir``; what the plan learns from it.
+    Stopped or failed, it leaves the curves of the epochs it finished in the JSON."""
     from actbench import curves, evaluation
 
     spec = _spec(name)
     with contextlib.chdir(workdir):
         started = time.time()
-        train = _train_run(spec, params, started)
-        evaluated = evaluation.evaluate(spec, params, time.time())
+        try:
+            train = _train_run(spec, params, started)
+            evaluated = evaluation.evaluate(spec, params, time.time())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                done = curves.read_history(spec.curves)
+                report.data["recipe"]["runs"][name] = {
+                    "run": spec.name, "finished": False, "epochs": len(done["val_accuracy"]),
+                    "val_accuracy_per_epoch": [round(v, 4) for v in done["val_accuracy"]],
+                    "train_loss_per_epoch": [round(v, 4) for v in done["train_loss"]],
+                }  # fmt: skip
+            raise
         wall = time.time() - started
         history = curves.read_history(spec.curves)
     sec = train["seconds"]
@@ -613,11 +798,30 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "metrics" / "gpu_check.json")
     parser.add_argument("--data", type=Path, help=f"CIFAR-10 images: a folder with train/ and "
                         f"test/, or a .tar.gz of one (default: {ARCHIVE.relative_to(ROOT)})")  # fmt: skip
-    parser.add_argument("--budget-s", type=float, default=480.0, help="hard deadline, seconds")
+    parser.add_argument("--budget-s", type=float, default=480.0,
+                        help="hard deadline, seconds from the process's start")  # fmt: skip
+    parser.add_argument("--precision", choices=("auto", "off", "bfloat16", "float16"),
+                        help="train.mixed_precision (default: params.yaml's, auto)")  # fmt: skip
     parser.add_argument("--activations", help="comma-separated, relu included (default: "
                         "relu, tanhrelu, elu, swish and every learnable plug-in)")  # fmt: skip
     args = parser.parse_args()
-    budget = Budget(args.budget_s)
+    budget = Budget(args.budget_s, start=STARTED)
+    workdir = Path(tempfile.mkdtemp(prefix="gpu_check."))
+    stop_watching = budget.watch(args.out.resolve(), workdir)  # the process ends in the budget
+    try:
+        status = check(args, budget, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        stop_watching()
+    # The JSON is written. A Deadline may have left JAX mid-call, and its teardown at exit then
+    # crashes (seen: a segfault after a stopped model): end here instead.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def check(args, budget: Budget, workdir: Path) -> int:
+    """The check, in ``workdir``: set-up, the phases, the last write; the exit status."""
     sizes = SMOKE if args.smoke else GPU
     source = (args.data or _default_data(args.smoke)).resolve()
     if not (source.is_dir() or source.name.endswith(".tar.gz") and source.is_file()):
@@ -626,7 +830,7 @@ def main() -> None:
             ".tar.gz of one (`make gpu-bundle` puts the archive in .gpu/)"
         )
     names = measured_activations(args.activations, args.smoke)
-    params = check_params(sizes, str(source))
+    params = check_params(sizes, str(source), precision=args.precision)
     setup_start = time.monotonic()
 
     from actbench.training import device
@@ -648,7 +852,7 @@ def main() -> None:
         "backend": device.backend(), "device_kind": device.device_kind(),
         "precision": precision, "machine": machine(), "versions": versions(),
         "data_source": str(source),
-    })  # fmt: skip
+    }, budget)  # fmt: skip
     report.data["phases"]["setup"] = {
         "status": "done",
         "seconds": round(time.monotonic() - setup_start, 1),
@@ -657,7 +861,6 @@ def main() -> None:
           f"width {prof.width}, batch {prof.batch_size}, budget {args.budget_s:.0f} s", flush=True)  # fmt: skip
     report.write()
 
-    workdir = Path(tempfile.mkdtemp(prefix="gpu_check."))
     os.environ["ACTBENCH_CHECKPOINTS"] = str(workdir / "checkpoints")  # never a real run's
     result = workdir / "data_result.json"
     d = params.data
@@ -667,37 +870,33 @@ def main() -> None:
               {"val_size": d.val_size, "test_size": d.test_size, "split_seed": d.split_seed}, str(result)),
     )  # fmt: skip
     proc.start()
-    budget.arm()
     try:
         _phases(report, budget, sizes, params, names, source, precision, proc, result, workdir)
-    except Deadline as why:  # between two phases: the phases after it are not recorded
+    except Deadline as why:  # raised again outside a phase: the phases after it are not recorded
         report.data["stopped"] = str(why)
     finally:
-        budget.disarm()
         if proc.is_alive():
-            proc.terminate()
-        shutil.rmtree(workdir, ignore_errors=True)
+            proc.kill()
     report.data["seconds"] = round(budget.seconds - budget.left(), 1)
     report.write()
     phases = report.data["phases"]
     summary = ", ".join(f"{k} {v['status']}" for k, v in phases.items())
     print(f"gpu_check: wrote {args.out} after {report.data['seconds']} s: {summary}", flush=True)
-    if "stopped" in report.data or any(
-        v["status"] in ("failed", "stopped") for v in phases.values()
-    ):
-        sys.exit(1)
+    stopped = any(v["status"] in ("failed", "stopped") for v in phases.values())
+    return 1 if stopped or "stopped" in report.data else 0
 
 
 class Recipe:
     """The recipe runs. The first PAIRED share one epoch count, the most that lets all of them
     finish (estimated from the throughput phase); a later run goes ahead only while its
-    estimate, from the first run's real cost, fits what is left."""
+    estimate, from the first run's real cost, fits what is left. Each run is a budget unit."""
 
-    def __init__(
-        self, report: Report, budget: Budget, sizes: Sizes, source: Path, workdir: Path, cap: int
-    ):
+    def __init__(self, report: Report, budget: Budget, sizes: Sizes, params, source: Path,
+                 workdir: Path):  # fmt: skip
         self.report, self.budget, self.sizes = report, budget, sizes
-        self.source, self.workdir, self.cap = source, workdir, cap
+        self.source, self.workdir = source, workdir
+        self.precision = params.train.mixed_precision  # --precision, if given
+        self.cap = cap = sizes.epochs or params.active_profile.epochs
         self.plan = report.data["recipe"] = {
             "dataset": f"CIFAR-10 (JPEG re-encoding) from {source.name}: the image folder "
                        f"dataset {DATASET!r}", "seed": SEED, "epoch_cap": cap,
@@ -720,7 +919,7 @@ class Recipe:
         costs = {n: estimated_cost(self._measured(planning, n), train, val) for n in paired}
         if any(n not in planning for n in paired):
             self.plan["sized_with_relu_for"] = [n for n in paired if n not in planning]
-        left = self.budget.left() - MARGIN_S
+        left = self.budget.stop_at - time.monotonic()
         epochs = plan_epochs(left, list(costs.values()), self.cap)
         self.plan["epochs"] = epochs
         self.plan["estimated_costs"] = {
@@ -750,9 +949,9 @@ class Recipe:
                 self.first, measured, self._measured(planning, self.sizes.recipe[0])
             )
         epochs = self.plan["epochs"]
-        self.budget.require(run_seconds(epochs, cost), f"{name}'s run of {epochs} epochs")
-        params = check_params(self.sizes, str(self.source), epochs=epochs)
-        real = phase_recipe(self.report, name, params, self.workdir)
+        params = check_params(self.sizes, str(self.source), epochs, self.precision)
+        with self.report.unit(f"{name}'s run of {epochs} epochs", run_seconds(epochs, cost)):
+            real = phase_recipe(self.report, name, params, self.workdir)
         self.first = self.first or real
         self.plan["runs"][name]["estimated_wall_s"] = round(run_seconds(epochs, cost), 1)
 
@@ -772,21 +971,17 @@ def _phases(report, budget, sizes, params, names, source, precision, proc, resul
 
     planning: dict = {}
     with report.phase("throughput"):
-        planning.update(
-            phase_throughput(report, "throughput", budget, bench, study, keep_for_recipe)
-        )
+        planning.update(phase_throughput(report, "throughput", bench, study, keep_for_recipe))
     counts: dict = {}
     with report.phase("data"):
         counts.update(phase_data(report, budget, proc, result))
-    recipe = Recipe(
-        report, budget, sizes, source, workdir, sizes.epochs or params.active_profile.epochs
-    )
+    recipe = Recipe(report, budget, sizes, params, source, workdir)
     for name in sizes.recipe[:PAIRED]:
         with report.phase(f"recipe_{name}"):
             recipe.run(name, planning, counts)
     if learnable:
         with report.phase("throughput_learnable"):
-            more = phase_throughput(report, "throughput_learnable", budget, bench, ["relu", *learnable],
+            more = phase_throughput(report, "throughput_learnable", bench, ["relu", *learnable],
                                     lambda: 0.0)  # fmt: skip
             planning = {**more, **planning}
     for name in sizes.recipe[PAIRED:]:
@@ -794,7 +989,9 @@ def _phases(report, budget, sizes, params, names, source, precision, proc, resul
             recipe.run(name, planning, counts)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] == [WATCHDOG]:
+    watchdog(**json.loads(sys.argv[2]))
+elif __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from actbench.cli import run_stage
 
