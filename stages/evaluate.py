@@ -1,6 +1,6 @@
 """Evaluate stage: test metrics, confusion pairs and activation diagnostics for one run.
 
-    python stages/evaluate.py --activation tanhrelu --dataset digits --seed 0
+    python stages/evaluate.py --activation tanhrelu --dataset digits --seed 0 [--runner-up]
 
 Reads models/<run>.keras and data/prepared/<dataset>.npz (the only stage that reads the test
 split). Writes metrics/eval/<run>.json and metrics/eval/<run>.confusion.csv (see actbench.runs).

@@ -84,7 +84,9 @@ def main() -> None:
         }
         grid = args.plots / "figures" / "tuning.png"
         plotting.tuning_curves(comparison["tuning"], scores, cand, prof, grid)
-        figures["tuning"] = [grid.as_posix()]
+        budget = args.plots / "figures" / "tuning_budget.png"
+        plotting.expected_best(comparison["tuning"], cand, prof, budget)
+        figures["tuning"] = [grid.as_posix(), budget.as_posix()]
     text = report.render(
         params=params, comparison=comparison, sizes=sizes, versions=versions(), figures=figures
     )

@@ -1,9 +1,10 @@
 """Train stage: one ResNet-18 run for one activation, dataset and seed.
 
-    python stages/train.py --activation tanhrelu --dataset digits --seed 0
+    python stages/train.py --activation tanhrelu --dataset digits --seed 0 [--runner-up]
 
 Trains at the learning rate the select stage chose for this activation and dataset
-(metrics/selected/<activation>_<dataset>.json). Writes models/<run>.keras,
+(metrics/selected/<activation>_<dataset>.json; with --runner-up, the runner-up's
+<activation>_<dataset>.runner_up.json, and every file name below gets _runner_up after <run>). Writes models/<run>.keras,
 metrics/train/<run>.json and dvclive/<run>/, where <run> = <activation>_<dataset>_s<seed>
 (see actbench.runs). Reads params: profile, profiles.<profile>.{width,epochs,min_steps,
 batch_size,learning_rate}, train.*, evaluate.batch_size. An interrupted run resumes from

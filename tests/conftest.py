@@ -25,13 +25,14 @@ SHARED_PARAMS = {
     "profiles.quick.epochs": 1,
     "profiles.quick.min_steps": 0,
     "profiles.quick.batch_size": 64,
-    "profiles.quick.tuning.enabled": True,
+    "tuning.lr_multipliers": [0.5, 1, 2],
     "profiles.quick.tuning.seeds": [100],
+    "profiles.quick.tuning.max_extensions": 1,
 }
 # On JAX (make test-jax) every stage process compiles its model with XLA, several times slower
 # than TensorFlow's eager start on a CPU: the JAX repro trains two activations, tuning off.
 if os.environ.get("KERAS_BACKEND") == "jax":
-    SHARED_PARAMS |= {"activations": ["tanhrelu", "relu"], "profiles.quick.tuning.enabled": False}
+    SHARED_PARAMS |= {"activations": ["tanhrelu", "relu"], "tuning.lr_multipliers": []}
 
 
 @pytest.fixture(scope="session")

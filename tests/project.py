@@ -13,7 +13,8 @@ from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore"]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore",
+          "metrics/tune/README.md"]  # fmt: skip
 
 
 def with_changes(raw: dict, **changes) -> dict:
@@ -68,6 +69,7 @@ def make_repo(repo: Path, files: dict[str, str] | None = None, **changes) -> Pat
                 src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
             )
         else:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, repo / name)
     for path, text in (files or {}).items():
         (repo / path).write_text(text)

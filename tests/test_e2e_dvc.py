@@ -32,8 +32,8 @@ def runs_of(stages: set[str]) -> set[str]:
 
 def test_repro_ran_every_stage_and_wrote_every_output(pipeline):
     log = (pipeline.parent / "repro.log").read_text()
-    for stage in ("validate", "download@digits", "preprocess@digits", "tune@relu-digits", "select",
-                  "train@tanhrelu-digits-2", "evaluate@swish-digits-1", "compare", "plot"):  # fmt: skip
+    for stage in ("validate", "download@digits", "preprocess@digits", "tune@relu-digits-0.5", "gather",
+                  "select@elu-digits", "train@tanhrelu-digits-2", "evaluate@swish-digits-1", "compare", "plot"):  # fmt: skip
         assert f"Running stage '{stage}'" in log, stage
     for run_name in ("relu_digits_s0", "tanhrelu_digits_s2"):
         assert (pipeline / "models" / f"{run_name}.keras").is_file()
@@ -92,8 +92,15 @@ def test_plots_show_draws_the_overlay_and_few_charts(pipeline):
 
 
 def test_choosing_another_candidate_trains_nothing_and_plots_diff_overlays_both(workspace):
+    from .test_refused_params import snapshot
+
+    before, _ = snapshot(workspace)
     res = sh(workspace, "dvc", "exp", "run", "-S", "activation=elu")
     assert ran(res) == {"validate", "compare", "plot"}, ran(res)
+    after, _ = snapshot(workspace)
+    changed = {path for path in before if before[path] != after.get(path)}
+    assert changed and all(p.startswith(("metrics/summary", "metrics/comparison", "plots/", "report.md", "dvc.lock"))
+                           for p in changed), changed  # fmt: skip
     assert json.loads((workspace / "metrics/summary.json").read_text())["candidate"] == "elu"
     diff = sh(workspace, "dvc", "metrics", "diff").stdout
     assert 3 < len(diff.splitlines()) <= 30 and "digits.accuracy" in diff, diff
@@ -121,10 +128,12 @@ def test_a_new_activation_is_one_file_and_only_its_runs_train(pipeline, workspac
     stray.write_text(json.dumps({"test_accuracy": 0.0, "role": "candidate"}))
     res = sh(workspace, "dvc", "exp", "run", "-S", "activation=softsign",
              "-S", f"activations=[{','.join(ACTIVATIONS)},softsign]")  # fmt: skip
-    new = {"tune@softsign-digits"} | {f"{s}@softsign-digits-{i}" for s in ("train", "evaluate")
-                                       for i in range(3)}  # fmt: skip
+    new = {f"tune@softsign-digits-{m}" for m in ("0.5", "1", "2")} | {
+        f"{s}@softsign-digits-{i}" for s in ("train", "evaluate") for i in range(3)}  # fmt: skip
     assert runs_of(ran(res)) == new, ran(res)
-    assert ran(res) == new | {"validate", "select", "compare", "plot"}, ran(res)
+    assert ran(res) == new | {"validate", "gather", "select@softsign-digits", "compare", "plot"}, (
+        ran(res)
+    )
     comparison = json.loads((workspace / "metrics/comparison.json").read_text())
     assert len(comparison["leaderboard"]["per_dataset"]["digits"]) == 5
     before = json.loads((pipeline / "metrics/comparison.json").read_text())

@@ -89,6 +89,21 @@ def test_repository_params_are_valid():
         ),
         ("profiles.quick.min_steps", -1, "profiles.quick.min_steps = -1 is not valid"),
         (
+            "profiles.full.cutout",
+            1.5,
+            "profiles.full.cutout = 1.5 is not valid; expected a fraction",
+        ),
+        (
+            "profiles.full.pad_mode",
+            "mirror",
+            "profiles.full.pad_mode = 'mirror' is not valid; expected one of 'zero', 'reflect'",
+        ),
+        (
+            "train.feed",
+            "gpu",
+            "train.feed = 'gpu' is not valid; expected one of 'auto', 'host', 'device'",
+        ),
+        (
             "compare.equivalence_margin",
             {"quick": 1.0},
             "expected a margin (accuracy points) for every profile, 'full'",
@@ -267,6 +282,6 @@ def test_a_misspelled_param_fails_before_keras_or_tensorflow_load(tmp_path):
     assert errors == [
         "actbench: train.py: error: params.yaml: unknown key 'momentm' in train; allowed keys: "
         "momentum, nesterov, weight_decay, label_smoothing, warmup_epochs, crop_padding, "
-        "hflip, deterministic, jit_compile, steps_per_execution, mixed_precision, distribute; "
+        "hflip, deterministic, jit_compile, steps_per_execution, mixed_precision, distribute, feed; "
         "did you mean 'momentum'?"
     ]

@@ -109,14 +109,3 @@ def test_a_key_params_yaml_lacks_and_a_list_given_a_number_are_refused_by_dvc_fi
         res = sh(workspace, "dvc", "exp", "run", *args, check=False)
         assert res.returncode != 0 and "Running stage" not in res.stdout, args
         assert snapshot(workspace) == before and (workspace / "params.yaml").read_text() == text
-
-
-def test_choosing_another_trained_candidate_reruns_only_compare_and_plot(workspace):
-    before, _ = snapshot(workspace)
-    res = sh(workspace, "dvc", "exp", "run", "-S", "activation=relu")
-    ran = {ln.split("'")[1] for ln in res.stdout.splitlines() if ln.startswith("Running stage")}
-    assert ran == {"validate", "compare", "plot"}, ran
-    after, _ = snapshot(workspace)
-    changed = {path for path in before if before[path] != after.get(path)}
-    assert changed and all(p.startswith(("metrics/summary", "metrics/comparison", "plots/", "report.md", "dvc.lock"))
-                           for p in changed), changed  # fmt: skip

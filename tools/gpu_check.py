@@ -526,7 +526,7 @@ class Throughput:
 
         from actbench import benchmark
         from actbench.training import device
-        from actbench.training.pipeline import Batches, padding_pixels
+        from actbench.training.pipeline import Batches, cutout_pixels, padding_pixels
 
         prof, t = params.active_profile, params.train
         self.sizes, self.peak, self.batch = sizes, peak, prof.batch_size
@@ -540,8 +540,13 @@ class Throughput:
         rng = np.random.default_rng(0)
         x = rng.integers(0, 256, (self.batch, *IMAGE_SIZE, 3), dtype=np.uint8)  # (B, 32, 32, 3)
         labels = np.arange(self.batch) % 10
-        self.pad = padding_pixels(IMAGE_SIZE[0], t.crop_padding)  # CIFAR-10's crops and flips
-        draws = Batches(x, labels, 10, self.batch, 0, pad=self.pad, flip=True)[0][0][1]  # (B, 3)
+        # CIFAR-10's crops, flips and the profile's cutout and padding, as the recipe trains
+        self.pad = padding_pixels(IMAGE_SIZE[0], t.crop_padding)
+        self.cutout = cutout_pixels(IMAGE_SIZE[0], prof.cutout)
+        self.reflect = prof.pad_mode == "reflect"
+        draws = Batches(x, labels, 10, self.batch, 0, pad=self.pad, flip=True, cutout=self.cutout)[
+            0
+        ][0][1]  # (B, 5)
         self.one_batch = ((x, draws), np.eye(10, dtype="float32")[labels])
         self.data = benchmark.RepeatedBatch(self.one_batch, sizes.steps)
         self.models: dict = {}
@@ -578,7 +583,7 @@ class Throughput:
         start = time.perf_counter()
         keras.config.set_dtype_policy(self.precision)  # the recipe's (bfloat16 on a GPU)
         model, _ = loop.build_model((*IMAGE_SIZE, 3), 10, name, self.params.active_profile.width,
-                                    pad=self.pad, flip=True)  # fmt: skip
+                                    pad=self.pad, flip=True, cutout=self.cutout, reflect=self.reflect)  # fmt: skip
         steps = self.sizes.steps
         loop.compile_model(
             model, self.params, loop.schedule(self.params, steps, 1), steps, self.jit

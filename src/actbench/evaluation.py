@@ -98,10 +98,17 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def predict_logits(model: keras.Model, x: np.ndarray, batch_cap: int) -> np.ndarray:
-    """Logits of uint8 images ``x``, in float64, with one batch shape where it can."""
-    logits = model.predict(x, batch_size=even_batch(len(x), batch_cap), verbose=0)
-    return np.asarray(logits, dtype=np.float64)
+def predict_logits(
+    model: keras.Model, x: np.ndarray, batch_cap: int, flip_tta: bool = False
+) -> np.ndarray:
+    """Logits of uint8 images ``x`` (N, H, W, C), in float64, with one batch shape where it can;
+    with ``flip_tta`` the mean of the logits of each image and of its mirror (left-right)."""
+    batch = even_batch(len(x), batch_cap)
+    logits = np.asarray(model.predict(x, batch_size=batch, verbose=0), dtype=np.float64)
+    if flip_tta:
+        mirrored = model.predict(np.ascontiguousarray(x[:, :, ::-1]), batch_size=batch, verbose=0)
+        logits = (logits + np.asarray(mirrored, dtype=np.float64)) / 2
+    return logits
 
 
 def classification_metrics(y_true: np.ndarray, logits: np.ndarray, class_names: list[str]) -> dict:
@@ -231,7 +238,8 @@ def evaluate(spec: runs.RunSpec, params: Params, started: float) -> dict:
     model = load_model(spec.model, spec.activation)
     names = [str(n) for n in arrays["class_names"]]
     setup_seconds = time.time() - started
-    logits = predict_logits(model, arrays["x_test"], params.evaluate.batch_size)
+    flip_tta = params.active_profile.flip_tta and spec.dataset in params.train.hflip
+    logits = predict_logits(model, arrays["x_test"], params.evaluate.batch_size, flip_tta)
     metrics = classification_metrics(arrays["y_test"], logits, names)
     sample = diagnostic_sample(
         arrays["y_val"], params.evaluate.diagnostic_images, params.data.split_seed
@@ -241,6 +249,7 @@ def evaluate(spec: runs.RunSpec, params: Params, started: float) -> dict:
         **spec.identity(),
         **metrics,
         "test_images": int(len(arrays["y_test"])),
+        "flip_tta": flip_tta,
         "diagnostics": diag,
         "device": {
             "backend": device.backend(),

@@ -28,11 +28,25 @@ MAX_IMAGE_SIDE = 1024  # pixels; folder images are resized to at most this per s
 
 @dataclass(frozen=True)
 class Tuning:
-    """Per-activation learning rates, chosen on validation data (the tune and select stages)."""
+    """Per-activation learning rates, chosen on validation data (the tune, gather and select
+    stages). At the top level of params.yaml, not per profile: dvc.yaml makes one tune stage per
+    grid point, and DVC cannot expand a list chosen by another param."""
 
-    enabled: bool  # false: every activation trains at the profile's rate (multiplier 1)
-    lr_multipliers: list[float]  # the grid, as multiples of the profile's learning_rate; holds 1
+    lr_multipliers: list[float]  # the grid, as multiples of the profile's learning_rate; [] = off
+    runner_up_seeds: list[int]  # benchmark seeds also trained at the runner-up rate; [] = none
+
+    @property
+    def enabled(self) -> bool:
+        """Off (an empty grid): every activation trains at the profile's rate (multiplier 1)."""
+        return bool(self.lr_multipliers)
+
+
+@dataclass(frozen=True)
+class ProfileTuning:
+    """What tuning costs under one profile."""
+
     seeds: list[int]  # tuning seeds, disjoint from the benchmark's `seeds`
+    max_extensions: int  # points tried beyond an edge of the grid, per activation and dataset
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,10 @@ class Profile:
     batch_size: int  # images per optimizer step, over all devices together
     learning_rate: float  # peak learning rate per 128 images; scaled linearly with batch_size
     min_seeds: int  # the least number of seeds this profile accepts
-    tuning: Tuning
+    cutout: float  # side of the square zeroed per training image, as a fraction; 0 = off
+    pad_mode: Literal["zero", "reflect"]  # what the random-crop padding holds
+    flip_tta: bool  # test logits: mean over each image and its mirror (flipped datasets)
+    tuning: ProfileTuning
     train_size: dict[str, int] = field(default_factory=dict)  # per-dataset stratified subset
 
     def steps_per_epoch(self, train_images: int) -> int:
@@ -89,6 +106,7 @@ class TrainParams:
     steps_per_execution: int
     mixed_precision: Literal["auto", "off", "bfloat16", "float16"]
     distribute: Literal["auto", "off", "mirrored"]
+    feed: Literal["auto", "host", "device"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,7 @@ class Params:
     seeds: list[int]
     profile: str
     profiles: dict[str, Profile]
+    tuning: Tuning
     data: DataParams
     train: TrainParams
     evaluate: EvaluateParams
@@ -139,9 +158,9 @@ class Params:
         return [a for a in self.activations if a != self.activation]
 
     @property
-    def tuning(self) -> Tuning:
-        """The active profile's tuning protocol."""
-        return self.active_profile.tuning
+    def tuning_seeds(self) -> list[int]:
+        """The seeds every grid point trains with, under the active profile."""
+        return self.active_profile.tuning.seeds
 
     def dataset_names(self) -> list[str]:
         """Every name a dataset may have: the built-ins and the configured folders."""
@@ -272,12 +291,23 @@ class _Checker:
         if name not in valid:
             self.fail(key, name, "one of " + ", ".join(valid), choices=valid)
 
-    def tuning(self, pname: str, tuning: Tuning, seeds: list[int]) -> None:
-        key = f"profiles.{pname}.tuning"
+    def grid(self, tuning: Tuning, seeds: list[int]) -> None:
         grid = tuning.lr_multipliers
-        if any(m <= 0 for m in grid) or len(set(grid)) != len(grid) or 1.0 not in grid:
-            self.fail(f"{key}.lr_multipliers", grid,
-                      "distinct positive multiples of the learning rate, 1 among them (the default)")  # fmt: skip
+        if grid and (any(m <= 0 for m in grid) or len(set(grid)) != len(grid) or 1.0 not in grid):
+            self.fail("tuning.lr_multipliers", grid, "[] (off) or distinct positive multiples of the "
+                      "learning rate, 1 among them (the default)")  # fmt: skip
+        extra = sorted(set(tuning.runner_up_seeds) - set(seeds))
+        if extra or len(set(tuning.runner_up_seeds)) != len(tuning.runner_up_seeds):
+            self.fail("tuning.runner_up_seeds", tuning.runner_up_seeds,
+                      "distinct seeds of `seeds` (the runs to repeat at the runner-up rate)")  # fmt: skip
+        if tuning.runner_up_seeds and len(grid) < 2:
+            self.fail("tuning.runner_up_seeds", tuning.runner_up_seeds,
+                      "[] unless tuning.lr_multipliers has two points or more (a runner-up)")  # fmt: skip
+
+    def tuning(self, pname: str, tuning: ProfileTuning, seeds: list[int]) -> None:
+        key = f"profiles.{pname}.tuning"
+        if tuning.max_extensions < 0:
+            self.fail(f"{key}.max_extensions", tuning.max_extensions, "an integer >= 0")
         if (
             not tuning.seeds
             or any(s < 0 for s in tuning.seeds)
@@ -350,6 +380,12 @@ class _Checker:
                 )
             if prof.min_steps < 0:
                 self.fail(f"profiles.{pname}.min_steps", prof.min_steps, "an integer >= 0")
+            if not 0 <= prof.cutout < 1:
+                self.fail(
+                    f"profiles.{pname}.cutout",
+                    prof.cutout,
+                    "a fraction of the image side in [0, 1)",
+                )
             self.tuning(pname, prof.tuning, params.seeds)
             for ds, size in prof.train_size.items():
                 if ds not in known:
@@ -358,6 +394,7 @@ class _Checker:
                         "a key that names a dataset: " + ", ".join(known),
                     )  # fmt: skip
                 self.positive(f"profiles.{pname}.train_size.{ds}", size)
+        self.grid(params.tuning, params.seeds)
         if not params.seeds:
             self.fail("seeds", params.seeds, "a non-empty list of non-negative integers")
         for i, seed in enumerate(params.seeds):

@@ -266,6 +266,9 @@ def tuning_curves(
             for p in points:
                 ax.scatter([p["lr_multiplier"]] * len(p["per_seed"]), list(p["per_seed"].values()),
                            s=8, color=colors[act], alpha=0.4)  # fmt: skip
+                if p.get("extension"):  # trained beyond an edge of the grid
+                    ax.scatter([p["lr_multiplier"]], [p["mean"]], s=60, marker="s", facecolors="none",
+                               edgecolors=colors[act], linewidths=1.2)  # fmt: skip
             m = effect[dataset]["selected_multiplier"][act]
             best = next(p["mean"] for p in points if p["lr_multiplier"] == m)
             ax.scatter(
@@ -275,10 +278,35 @@ def tuning_curves(
         ax.set_xlabel("learning rate (x the profile's)")
         ax.set_ylabel("validation accuracy (%, mean over tuning seeds)")
         percent_axis(ax.yaxis)
-        ax.set_title(f"{dataset}: ringed = selected", fontsize=10)
+        ax.set_title(f"{dataset}: ringed = selected, squared = beyond the grid", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Learning-rate tuning on validation data - profile {profile}", fontsize=10)
+    save(fig, path)
+
+
+def expected_best(effect: dict, candidate: str, profile: str, path: Path) -> None:
+    """Per dataset, each activation's expected best validation accuracy against the number of
+    tuning runs (Dodge et al. 2019): what a smaller or larger tuning budget would have found."""
+    acts = list(next(iter(effect.values()))["budget"])
+    colors = colors_for(acts)
+    fig, axes = plt.subplots(1, len(effect), figsize=(5.2 * len(effect), 4), layout="constrained",
+                             squeeze=False)  # fmt: skip
+    for ax, (dataset, e) in zip(axes[0], effect.items(), strict=True):
+        for act in acts:
+            curve = e["budget"][act]["expected_best"]
+            label = f"{act} (candidate)" if act == candidate else act
+            ax.plot(range(1, len(curve) + 1), curve, "o-", color=colors[act], markersize=3,
+                    linewidth=2.2 if act == candidate else 1.2, label=label)  # fmt: skip
+        ax.set_xlabel("tuning runs (learning rates x tuning seeds)")
+        ax.set_ylabel("expected best validation accuracy (%)")
+        percent_axis(ax.yaxis)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Expected best validation accuracy against the tuning budget (Dodge et al. 2019) - "
+                 f"profile {profile}", fontsize=10)  # fmt: skip
     save(fig, path)
 
 

@@ -108,6 +108,34 @@ def seeds_plan(params, comparison: dict, margin: float) -> list[str]:
     return lines
 
 
+def runner_up_section(params, comparison: dict) -> list[str]:
+    """The verdicts again with every activation at its runner-up rate: whether they hang on one
+    grid point (only with ``tuning.runner_up_seeds``)."""
+    second = comparison.get("runner_up")
+    if not second:
+        return []
+    lines = [
+        "",
+        "### The verdicts at the runner-up rates",
+        "",
+        f"Every activation also trained at its runner-up rate on seeds {second['seeds']}; the same "
+        "tests, as a family of their own. A verdict that changes here hangs on one grid point.",
+        "",
+        "| dataset | baseline | verdict | at the runner-up rates | n | mean diff | rates (candidate, baseline) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for dataset in params.datasets:
+        rates = second["multipliers"][dataset]
+        for baseline, c in second["comparisons"][dataset].items():
+            main = comparison["comparisons"][dataset][baseline]
+            changed = " (changed)" if c["verdict"] != main["verdict"] else ""
+            lines.append(
+                f"| {dataset} | {baseline} | {main['verdict']} | {_verdict(c)}{changed} | {c['n']} | "
+                f"{_pct(c['mean_diff'], sign=True)} | x{rates[params.activation]:g}, x{rates[baseline]:g} |"
+            )
+    return lines
+
+
 def _p(p: float | None) -> str:
     return "n/a" if p is None else (f"{p:.3g}" if p >= 1e-4 else "<1e-4")
 
@@ -218,21 +246,50 @@ def tuning_section(comparison: dict, figures: list[str]) -> list[str]:
     effect = comparison.get("tuning")
     if not effect:
         return ["## Learning rates", "", f"Shared: {protocol['description']}. Tuning is off "
-                "(`profiles.<profile>.tuning.enabled`).", ""]  # fmt: skip
+                "(`tuning.lr_multipliers: []`).", ""]  # fmt: skip
     lines = [
         "## Learning rates",
         "",
         f"Tuned: {protocol['description']}; the test split is never read by tuning or selection.",
         "",
-        "| dataset | activation | selected | val acc at x1 | val acc at selected |",
-        "|---|---|---|---|---|",
+        "| dataset | activation | selected | runner-up | val acc at x1 | val acc at selected | "
+        "tuning runs | tuning time | beyond the grid |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    flagged = []
     for dataset, e in effect.items():
         for act, m in e["selected_multiplier"].items():
+            b, r = e["budget"][act], e["runner_up_multiplier"][act]
+            second = "-" if r is None else f"x{r:g}"
+            extended = ", ".join(f"x{x:g}" for x in b["extended"]) or "-"
+            edge = e["still_at_edge"][act]
+            if edge:
+                flagged.append(f"{act} on {dataset} (x{m:g}, the {edge} edge)")
+            selected = f"x{m:g}" + (" (at the edge)" if edge else "")
             lines.append(
-                f"| {dataset} | {act} | x{m:g} | {_pct(e['val_accuracy_shared'][act])} | {_pct(e['val_accuracy_tuned'][act])} |"
+                f"| {dataset} | {act} | {selected} | {second} | {_pct(e['val_accuracy_shared'][act])} | "
+                f"{_pct(e['val_accuracy_tuned'][act])} | {b['runs']} | {b['seconds'] / 60:.1f} min | {extended} |"
             )
-    lines += [""]
+    device = next(
+        (
+            b["device_kind"]
+            for e in effect.values()
+            for b in e["budget"].values()
+            if b["device_kind"]
+        ),
+        "?",
+    )
+    lines += [
+        "",
+        f"*Tuning runs*: learning rates x tuning seeds, the extensions included; *tuning time*: their "
+        f"training time on {device}. *Beyond the grid*: the points trained because the choice was "
+        "at an edge of the points scored before.",
+        "",
+    ]
+    if flagged:
+        lines += [f"**Still at an edge** after the extensions allowed: {'; '.join(flagged)}. A better "
+                  "rate may lie beyond it; raise `profiles.<profile>.tuning.max_extensions` or widen "
+                  "`tuning.lr_multipliers`.", ""]  # fmt: skip
     for dataset, e in effect.items():
         tau = "n/a" if e["kendall_tau"] is None else f"{e['kendall_tau']:.2f}"
         p = "n/a" if e["kendall_p"] is None else f"{e['kendall_p']:.2f}"
@@ -359,6 +416,7 @@ def render(*, params, comparison: dict, sizes: dict[str, dict], versions: dict[s
         "would detect with 80% power at alpha/m.",
     ]
     lines += seeds_plan(params, comparison, margin)
+    lines += runner_up_section(params, comparison)
     poi = comparison["probability_of_improvement"]
     if poi:
         level_poi = next(iter(poi.values())).get("level", stats.CONFIDENCE)

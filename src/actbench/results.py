@@ -148,22 +148,55 @@ def tuning_effect(params: Params) -> dict | None:
 
     out = {}
     for dataset in params.datasets:
-        shared, tuned, chosen = {}, {}, {}
+        shared, tuned, chosen, runner_up, edge, budget = {}, {}, {}, {}, {}, {}
         for act in params.activations:
             record = read_json(tuning_record(act, dataset))
             means = {p["lr_multiplier"]: p["mean"] for p in record["points"]}
-            chosen[act] = tuning.select(record)
+            chosen[act], runner_up[act] = record["chosen"], record["runner_up"]
             shared[act], tuned[act] = means[1.0], means[chosen[act]]
+            edge[act] = record["still_at_edge"]
+            budget[act] = {**record["budget"], "extended": record["extended"],
+                           "points": len(record["points"]), "noise": record["noise"]}  # fmt: skip
         acts = list(shared)
         tau, p = kendalltau([shared[a] for a in acts], [tuned[a] for a in acts])
         out[dataset] = {
-            "selected_multiplier": chosen, "val_accuracy_shared": shared, "val_accuracy_tuned": tuned,
+            "selected_multiplier": chosen, "runner_up_multiplier": runner_up, "still_at_edge": edge,
+            "budget": budget, "val_accuracy_shared": shared, "val_accuracy_tuned": tuned,
             "rank_shared": sorted(acts, key=lambda a: -shared[a]),
             "rank_tuned": sorted(acts, key=lambda a: -tuned[a]), "n": len(acts),
             "kendall_tau": None if math.isnan(tau) else float(tau),
             "kendall_p": None if math.isnan(p) else float(p),
         }  # fmt: skip
     return out
+
+
+def runner_up_verdicts(params: Params) -> dict | None:
+    """The candidate's verdicts again with every activation at its runner-up rate, on the seeds
+    of ``tuning.runner_up_seeds`` (a family of its own, Holm-corrected like the main one): does a
+    verdict hang on one grid point?"""
+    seeds = params.tuning.runner_up_seeds
+    if not seeds:
+        return None
+
+    def accuracy(act: str, dataset: str) -> dict[int, float]:
+        return {s: read_json(RunSpec(act, dataset, s, variant="runner_up").eval_record)["test_accuracy"]
+                for s in seeds}  # fmt: skip
+
+    family = {}
+    for dataset in params.datasets:
+        cand = accuracy(params.activation, dataset)
+        for b in params.baselines:
+            family[(dataset, b)] = stats.pair(cand, accuracy(b, dataset))
+    stats.decide(family, params.compare.alpha, params.margin / 100)
+    multipliers = {d: {a: read_json(RunSpec(a, d, seeds[0], variant="runner_up").train_record)["schedule"]["lr_multiplier"]
+                       for a in params.activations} for d in params.datasets}  # fmt: skip
+    return {
+        "seeds": seeds,
+        "multipliers": multipliers,
+        "comparisons": {
+            d: {b: family[(d, b)].to_dict() for b in params.baselines} for d in params.datasets
+        },
+    }
 
 
 def compare(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
@@ -186,8 +219,11 @@ def compare(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
         "learning_rate_protocol": {
             "protocol": protocol,
             "description": (
-                f"per activation and dataset, the best of x{', x'.join(f'{m:g}' for m in t.lr_multipliers)} "
-                f"the profile's learning rate by mean validation accuracy over tuning seeds {t.seeds}"
+                f"per activation and dataset, chosen among x{', x'.join(f'{m:g}' for m in t.lr_multipliers)} "
+                f"the profile's learning rate (and at most {params.active_profile.tuning.max_extensions} more "
+                f"points beyond an edge) by mean validation accuracy over tuning seeds {params.tuning_seeds}; "
+                "points within one standard error of the best count as tied, and x1, else the "
+                "lowest tied rate, wins"
                 if protocol == tuning.TUNED
                 else "one learning rate for every activation (the profile's)"
             ),
@@ -232,6 +268,7 @@ def compare(params: Params, groups: dict[tuple[str, str], Group]) -> dict:
         },
         "leaderboard": leaderboard(params, groups),
         "tuning": tuning_effect(params),
+        "runner_up": runner_up_verdicts(params),
     }
 
 
@@ -320,7 +357,6 @@ def write_tuning(params: Params, path: Path, dataset: str) -> None:
         writer.writerow(["lr_multiplier", "activation", "role", "val_accuracy", "selected"])
         for act in params.activations:
             record = read_json(tuning_record(act, dataset))
-            chosen = tuning.select(record)
             kind = role(act, params.activation)
-            writer.writerows((f"{p['lr_multiplier']:g}", act, kind, f"{p['mean']:.6f}", int(p["lr_multiplier"] == chosen))
+            writer.writerows((f"{p['lr_multiplier']:g}", act, kind, f"{p['mean']:.6f}", int(p["lr_multiplier"] == record["chosen"]))
                              for p in record["points"])  # fmt: skip

@@ -14,16 +14,19 @@ A run has no role. Whether an activation is the candidate or a baseline is a que
 comparison, not for training: the same run, with the same command, outputs and DVC run-cache
 entry, serves in either role, so switching the candidate retrains nothing.
 
-The learning rate a run trains at is chosen per activation and dataset by the ``tune`` and
-``select`` stages (``metrics/selected/<activation>_<dataset>.json``); a tuning run is a
-``RunSpec`` with a ``lr_multiplier``, named ``<run>_lr<multiplier>``, whose files live under
-``checkpoints/`` only (the tune stage keeps its scores, not its models).
+The learning rate a run trains at is chosen per activation and dataset by the ``tune``,
+``gather`` and ``select`` stages (``metrics/selected/<activation>_<dataset>.json``); a tuning run
+is a ``RunSpec`` with a ``lr_multiplier``, named ``<run>_lr<multiplier>``, whose files live under
+``checkpoints/`` only (the tune stage keeps its scores, not its models). A run at the runner-up
+rate (``tuning.runner_up_seeds``) is the same run with ``variant="runner_up"``: its files carry
+``_runner_up`` after the run's name, and it reads ``<activation>_<dataset>.runner_up.json``.
 
 Nothing here imports TensorFlow, Keras or NumPy: validation and aggregation read JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +42,13 @@ class RunSpec:
     dataset: str
     seed: int
     lr_multiplier: float | None = None  # a tuning run: this multiple of the profile's rate
+    variant: str = ""  # "runner_up": the run at its activation's runner-up rate
 
     @property
     def name(self) -> str:
         base = f"{self.activation}_{self.dataset}_s{self.seed}"
+        if self.variant:
+            base = f"{base}_{self.variant}"
         return base if self.lr_multiplier is None else f"{base}_lr{self.lr_multiplier:g}"
 
     @property
@@ -79,38 +85,53 @@ class RunSpec:
 
     @property
     def selection(self) -> Path:
-        """The learning rate this activation trains at on this dataset (the select stage)."""
-        return selection_of(self.activation, self.dataset)
+        """The learning rate this run trains at (the select stage): its activation's chosen
+        rate on this dataset, or the runner-up for a runner-up run."""
+        return selection_of(self.activation, self.dataset, runner_up=self.variant == "runner_up")
 
     def identity(self) -> dict[str, object]:
         out: dict[str, object] = {"run": self.name, "activation": self.activation,
                                   "dataset": self.dataset, "seed": self.seed}  # fmt: skip
         if self.lr_multiplier is not None:
             out["lr_multiplier"] = self.lr_multiplier
+        if self.variant:
+            out["variant"] = self.variant
         return out
 
 
+TUNE = Path("metrics/tune")  # one file per grid point (tune), and a README that keeps it in git
+
+
+def grid_record(activation: str, dataset: str) -> Path:
+    """The gather stage's collection of ``activation``'s grid points on ``dataset``."""
+    return Path("metrics/grid") / f"{activation}_{dataset}.json"
+
+
 def tuning_record(activation: str, dataset: str) -> Path:
-    """The tune stage's scores of ``activation`` on ``dataset`` over the learning-rate grid."""
-    return Path("metrics/tune") / f"{activation}_{dataset}.json"
+    """How the select stage chose: every point it scored (grid and beyond), the rule, the
+    runner-up, whether the choice is still at an edge, and what tuning cost."""
+    return Path("metrics/tuned") / f"{activation}_{dataset}.json"
 
 
-def selection_of(activation: str, dataset: str) -> Path:
-    return Path("metrics/selected") / f"{activation}_{dataset}.json"
+def selection_of(activation: str, dataset: str, runner_up: bool = False) -> Path:
+    name = f"{activation}_{dataset}.runner_up.json" if runner_up else f"{activation}_{dataset}.json"
+    return Path("metrics/selected") / name
 
 
 def from_command_line(parser) -> tuple:
-    """``--activation --dataset --seed [--params]`` on ``parser`` (the stage's own, with its own
-    description), parsed and checked against the params: ``(params, spec)``. The help texts live
-    in the stage scripts, so editing one reruns that stage alone."""
+    """``--activation --dataset --seed [--runner-up] [--params]`` on ``parser`` (the stage's
+    own, with its own description), parsed and checked against the params: ``(params, spec)``.
+    The help texts live in the stage scripts, so editing one reruns that stage alone."""
     from actbench import params as params_lib
 
     for flag, kind in (("--activation", str), ("--dataset", str), ("--seed", int)):
         parser.add_argument(flag, required=True, type=kind)
+    parser.add_argument("--runner-up", action="store_true")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     params = params_lib.load(args.params)
-    return params, checked_spec(params, args.activation, args.dataset, args.seed)
+    spec = checked_spec(params, args.activation, args.dataset, args.seed)
+    return params, dataclasses.replace(spec, variant="runner_up") if args.runner_up else spec
 
 
 def checked_spec(params, activation: str, dataset: str, seed: int) -> RunSpec:

@@ -174,6 +174,22 @@ def resolve_precision(setting: str) -> str:
     return {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[setting]
 
 
+def resolve_feed(setting: str, replicas: int = 1) -> bool:
+    """Whether the training set lives on the accelerator and batches are gathered there:
+    ``auto`` does it with JAX on one GPU, where a host feed may not keep up; TensorFlow's
+    PyDataset path would copy each device batch through the host, so ``device`` needs JAX."""
+    if setting == "device" and backend() != "jax":
+        from actbench.errors import ActbenchError
+
+        raise ActbenchError(
+            f"train.feed = 'device' is not valid on {backend()} (its PyDataset path copies every "
+            "batch through the host); expected auto or host, or KERAS_BACKEND=jax"
+        )
+    if setting == "auto":
+        return backend() == "jax" and replicas == 1 and bool(gpus())
+    return setting == "device"
+
+
 def resolve_deterministic(setting: str | bool) -> bool:
     """``auto``: deterministic kernels on CPUs (measured to cost little there, and it makes the
     default run reproduce bit for bit), the fast non-deterministic ones on GPUs."""

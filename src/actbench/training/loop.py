@@ -39,6 +39,7 @@ from actbench.training.pipeline import (
     AUGMENT_FIELDS,
     Augment,
     Batches,
+    cutout_pixels,
     even_batch,
     no_draws,
     padding_pixels,
@@ -126,13 +127,15 @@ def build_model(
     width: int,
     pad: int,
     flip: bool,
+    cutout: int = 0,
+    reflect: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """The training model, [uint8 images, augmentation draws] -> ``Augment`` -> ResNet-18 ->
     float32 logits (B, num_classes), and the inference model that shares its layers and takes
     uint8 images alone (the one that is saved)."""
     images = keras.Input(shape=input_shape, dtype="uint8", name="image")  # (B, H, W, C)
-    draws = keras.Input(shape=(AUGMENT_FIELDS,), dtype="int32", name="augment_draws")  # (B, 3)
-    augment = Augment(pad=pad, flip=flip, name="augment")
+    draws = keras.Input(shape=(AUGMENT_FIELDS,), dtype="int32", name="augment_draws")  # (B, 5)
+    augment = Augment(pad=pad, flip=flip, cutout=cutout, reflect=reflect, name="augment")
     body = build_resnet18(input_shape, num_classes, activation, width=width)
     train_model = keras.Model([images, draws], body(augment([images, draws])), name=body.name)
     infer_model = keras.Model(images, body(augment(images)), name=body.name)
@@ -348,10 +351,11 @@ def fit_run(spec: runs.RunSpec, params: Params, started: float, multiplier: floa
     precision = device.resolve_precision(t.mixed_precision)
     jit = device.resolve_jit(t.jit_compile, replicas.replicas)
     deterministic = device.resolve_deterministic(t.deterministic)
+    on_device = device.resolve_feed(t.feed, replicas.replicas)
     setup = {
         "backend": device.backend(), "device_kind": device.device_kind(), "precision": precision,
         "xla": jit, "replicas": replicas.replicas, "distribution": replicas.kind,
-        "deterministic": deterministic,
+        "deterministic": deterministic, "feed": "device" if on_device else "host",
     }  # fmt: skip
     fingerprint = {
         **spec.identity(), "lr_multiplier": multiplier, "profile": dataclasses.asdict(prof),
@@ -362,11 +366,13 @@ def fit_run(spec: runs.RunSpec, params: Params, started: float, multiplier: floa
     device.set_seed(spec.seed, deterministic)
     keras.config.set_dtype_policy(precision)
     pad = padding_pixels(x_train.shape[1], t.crop_padding)
+    cutout = cutout_pixels(x_train.shape[1], prof.cutout)
+    reflect = prof.pad_mode == "reflect"
     flip = spec.dataset in t.hflip
     lr = schedule(params, steps, epochs, multiplier)
     with replicas.scope():
         model, inference = build_model(
-            x_train.shape[1:], num_classes, spec.activation, prof.width, pad, flip
+            x_train.shape[1:], num_classes, spec.activation, prof.width, pad, flip, cutout, reflect
         )
         compile_model(model, params, lr, steps, jit)
         model.optimizer.build(model.trainable_variables)  # now, not inside the first trace:
@@ -379,7 +385,8 @@ def fit_run(spec: runs.RunSpec, params: Params, started: float, multiplier: floa
     else:
         print(f"{spec.name}: resuming from the checkpoint after epoch {resumed_from}", flush=True)
         truncate_curves(live_dir, resumed_from)
-    batches = Batches(x_train, y_train, num_classes, prof.batch_size, spec.seed, pad=pad, flip=flip)
+    batches = Batches(x_train, y_train, num_classes, prof.batch_size, spec.seed, pad=pad, flip=flip,
+                      cutout=cutout, on_device=on_device)  # fmt: skip
     x_val, y_val = arrays["x_val"], np.eye(num_classes, dtype="float32")[arrays["y_val"]]
     live = curves.open_log(live_dir, resumed_from)
     with live:
@@ -415,7 +422,8 @@ def fit_run(spec: runs.RunSpec, params: Params, started: float, multiplier: floa
     record = {
         **spec.identity(),
         "epochs": len(val), "steps_per_epoch": steps, "optimizer_steps": iterations,
-        "batch_size": prof.batch_size, "train_images": len(x_train), "width": prof.width,
+        "batch_size": prof.batch_size, "train_images": len(x_train), "val_images": len(x_val),
+        "width": prof.width,
         **{name: history[name][-1] for name in curves.CURVES},
         "best_val_accuracy": val[best], "best_epoch": best + 1,
         "schedule": lr.get_config() | {"warmup_epochs": t.warmup_epochs, "lr_multiplier": multiplier},
