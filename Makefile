@@ -9,7 +9,7 @@ JAX_VENV := .venv-jax
 JAX_LOCK := requirements/jax.lock
 PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: setup setup-jax repro test test-tf test-jax lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
+.PHONY: setup setup-jax repro test test-fast test-tf test-jax lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
 .PHONY: docker-check docker-check-ci
 
 python-version:
@@ -38,15 +38,25 @@ $(JAX_VENV)/.installed: $(JAX_LOCK) pyproject.toml | python-version
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# The test suite, lint included; .ci/run calls exactly this. TensorFlow first, then the
-# backend-portable tests (and a whole `dvc repro`) on Keras + JAX without TensorFlow.
-test: lint test-tf test-jax
+# The test suite, lint included; .ci/run calls exactly this: every test on TensorFlow and the
+# backend-portable ones (a whole `dvc repro` among them) on Keras + JAX without TensorFlow, the two
+# suites side by side (most of their time is processes starting and DVC, not arithmetic).
+# Each tier prints its slowest tests and its wall time.
+test: lint setup setup-jax
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf test-jax
+
+# The inner loop: in-process tests on TensorFlow, no DVC project (docs/development.md).
+test-fast: setup
+	@start=$$(date +%s); $(BIN)/python -m pytest -q -m "not e2e" --durations=10; status=$$?; \
+	echo "make test-fast: $$(( $$(date +%s) - start )) s"; exit $$status
 
 test-tf: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q --durations=20
+	@start=$$(date +%s); PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q --durations=20; status=$$?; \
+	echo "make test-tf: $$(( $$(date +%s) - start )) s"; exit $$status
 
 test-jax: setup-jax
-	PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -q -m portable --durations=10
+	@start=$$(date +%s); PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -q -m portable --durations=10; \
+	status=$$?; echo "make test-jax: $$(( $$(date +%s) - start )) s"; exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

@@ -21,9 +21,11 @@ def test_dvc_repro_on_digits_runs_on_jax_without_tensorflow(pipeline):
         assert train["device"]["backend"] == "jax" and train["device"]["xla"] is True
         assert "tensorflow" not in train["versions"] and "jax" in train["versions"]
     losses = (
-        (pipeline / "dvclive/elu_digits_s0/plots/metrics/train_loss.tsv").read_text().splitlines()
+        (pipeline / "dvclive/tanhrelu_digits_s0/plots/metrics/train_loss.tsv")
+        .read_text()
+        .splitlines()
     )
-    ev = json.loads((pipeline / "metrics/eval/elu_digits_s0.json").read_text())
+    ev = json.loads((pipeline / "metrics/eval/tanhrelu_digits_s0.json").read_text())
     assert ev["test_accuracy"] > 0.3  # it learned: 10 balanced classes give 10% by chance
     assert float(losses[-1].split("\t")[-1]) < 2.0
     check_verdicts(pipeline, "digits")

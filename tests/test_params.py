@@ -162,6 +162,12 @@ def test_missing_key_and_unknown_top_level_key():
     ):
         config.parse(raw)
     raw = copy.deepcopy(BASE)
+    raw["profiles"]["quick"]["tuning"]["enabled"] = True
+    with pytest.raises(
+        ActbenchError, match="profiles.quick.tuning.enabled is no longer a param; the grid"
+    ):
+        config.parse(raw)
+    raw = copy.deepcopy(BASE)
     raw["baselines"] = ["relu"]
     with pytest.raises(
         ActbenchError, match="baselines is no longer a param; list every activation"

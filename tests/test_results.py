@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from actbench import params as params_lib
-from actbench import results, stats
+from actbench import results, stats, tuning
 from actbench.curves import CURVES
 from actbench.errors import ActbenchError
 from actbench.runs import runs_of, tuning_record
@@ -116,24 +116,33 @@ def test_the_leaderboard_ranks_every_activation_with_its_interval_and_tests_noth
     assert stats.ranks([0.3, 0.9, 0.3]) == [2.5, 1.0, 2.5]
 
 
-def _write_tuning(root: Path, params, means: dict[str, dict[float, float]]):
+def _write_tuning(root: Path, means: dict[str, dict[float, float]]):
+    """Select-stage records: the rule applied to one-seed points (the binomial noise of 1,000
+    validation images, about 1 point, so 0.95 and 0.94 are tied and 0.97 beats 0.85)."""
     for act, by_m in means.items():
-        points = [{"lr_multiplier": m, "mean": v, "per_seed": {"100": v}} for m, v in by_m.items()]
-        record = {"activation": act, "dataset": "digits", "enabled": True, "profile": "quick",
-                  "base_learning_rate": 0.2, "points": points}  # fmt: skip
+        points = [{"lr_multiplier": m, "mean": v, "per_seed": {"100": v}, "val_images": 1000,
+                   "seconds": {"100": 10.0}} for m, v in by_m.items()]  # fmt: skip
+        rule = tuning.choose(points)
+        record = {"activation": act, "dataset": "digits", "points": points, "extended": [],
+                  "still_at_edge": rule["edge"], **rule,
+                  "budget": {"runs": len(points), "seconds": 10.0 * len(points), "device_kind": "CPU: test",
+                             "expected_best": tuning.expected_best([p["mean"] for p in points])}}  # fmt: skip
         (root / tuning_record(act, "digits")).parent.mkdir(parents=True, exist_ok=True)
         (root / tuning_record(act, "digits")).write_text(json.dumps(record))
 
 
 def test_the_tuning_effect_compares_rankings_by_kendall_tau(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    params = _params(**{"profiles.quick.tuning.enabled": True})
-    # at x1: tanhrelu > elu > relu; at the selected rates: relu (x2) > tanhrelu > elu (ties -> x1)
-    _write_tuning(tmp_path, params, {"tanhrelu": {0.5: 0.90, 1.0: 0.95, 2.0: 0.94},
-                                     "relu": {0.5: 0.80, 1.0: 0.85, 2.0: 0.97},
-                                     "elu": {0.5: 0.93, 1.0: 0.93, 2.0: 0.91}})  # fmt: skip
+    params = _params(**{"tuning.lr_multipliers": [0.5, 1, 2]})
+    # at x1: tanhrelu > elu > relu; at the selected rates: relu (x2) > tanhrelu (x1, tied with
+    # x2) > elu (x1, tied with x0.5)
+    _write_tuning(tmp_path, {"tanhrelu": {0.5: 0.90, 1.0: 0.95, 2.0: 0.94},
+                             "relu": {0.5: 0.80, 1.0: 0.85, 2.0: 0.97},
+                             "elu": {0.5: 0.93, 1.0: 0.93, 2.0: 0.91}})  # fmt: skip
     effect = results.tuning_effect(params)["digits"]
     assert effect["selected_multiplier"] == {"relu": 2.0, "elu": 1.0, "tanhrelu": 1.0}
+    assert effect["still_at_edge"] == {"relu": "high", "elu": None, "tanhrelu": None}
+    assert effect["budget"]["relu"]["runs"] == 3 and effect["budget"]["relu"]["seconds"] == 30.0
     assert effect["rank_shared"] == ["tanhrelu", "elu", "relu"]
     assert effect["rank_tuned"] == ["relu", "tanhrelu", "elu"]
     # scipy.stats.kendalltau([0.85, 0.93, 0.95], [0.97, 0.93, 0.95]) (relu, elu, tanhrelu)

@@ -245,6 +245,11 @@ class _Checker:
                         f"{self.source}: data.mirror is no longer a param (it is machine-specific); "
                         "delete it and set ACTBENCH_MIRROR or `mirror:` in actbench.local.yaml"
                     )
+                if prefix.endswith(".tuning") and key in ("enabled", "lr_multipliers"):
+                    raise ActbenchError(
+                        f"{self.source}: {prefix}.{key} is no longer a param; the grid is the "
+                        "top-level tuning.lr_multipliers ([] = off), the same for every profile"
+                    )
                 if prefix == "" and key == "baselines":
                     raise ActbenchError(
                         f"{self.source}: baselines is no longer a param; list every activation to "
