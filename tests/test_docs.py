@@ -175,3 +175,44 @@ def test_the_readme_quotes_params_yaml_as_it_is():
     params = (ROOT / "params.yaml").read_text().splitlines()
     for line in block.splitlines():
         assert line in params, line
+
+
+# Every command of the README's Quick start, and the file that runs it as written (with the
+# marker that shows it): a Quick start command the project never runs fails the test below.
+QUICKSTART = {
+    "make setup": (".ci/run", "make test"),  # `test` depends on `setup`
+    "source .venv/bin/activate": None,  # the shell's; every test puts .venv/bin first on PATH
+    "dvc exp run -S 'datasets=[digits]'": (
+        "tests/conftest.py",
+        "QUICKSTART_DIGITS = \"dvc exp run -S 'datasets=[digits]'\"",
+    ),
+    "dvc repro": ("tests/test_e2e_dvc.py", '"dvc", "repro"'),
+    # the same Dockerfile, with a stand-in base where Docker Hub is unreachable (docs/docker.md)
+    "docker build -t actbench .": ("tools/docker_check.sh", "-t actbench"),
+    'docker run --rm --user "$(id -u):$(id -g)" -v "$PWD":/workspace actbench dvc exp run -S '
+    "'datasets=[digits]' -S train.deterministic=true": (
+        "tools/docker_check.sh",
+        "README's --user line, as written",
+    ),
+}
+
+
+def quickstart_commands(readme: str) -> list[str]:
+    """The command lines of the README's Quick start code blocks, comments dropped."""
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    return [
+        line.split("  #")[0].strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip()
+    ]
+
+
+def test_every_quick_start_command_is_one_the_project_runs():
+    commands = quickstart_commands((ROOT / "README.md").read_text())
+    assert commands and set(commands) == set(QUICKSTART), set(commands) ^ set(QUICKSTART)
+    for command, where in QUICKSTART.items():
+        if where is not None:
+            path, marker = where
+            assert marker in (ROOT / path).read_text(), (command, path)

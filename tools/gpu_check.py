@@ -532,8 +532,8 @@ class Throughput:
         self.sizes, self.peak, self.batch = sizes, peak, prof.batch_size
         # JAX dispatches fit's steps asynchronously; TensorFlow must run them in one call.
         self.spe = sizes.steps if device.backend() == "tensorflow" else 1
-        self.params = dataclasses.replace(
-            params, train=dataclasses.replace(t, steps_per_execution=self.spe)
+        self.params = params.model_copy(
+            update={"train": t.model_copy(update={"steps_per_execution": self.spe})}
         )
         self.jit = device.resolve_jit(t.jit_compile)
         self.precision = device.resolve_precision(t.mixed_precision)

@@ -1,23 +1,24 @@
-"""params.yaml, read once at the edge into typed, validated, frozen dataclasses.
+"""params.yaml, read once at the edge into typed, validated, frozen models.
 
 The file is read as YAML 1.2 (ruamel.yaml), the version DVC writes with ``dvc exp run -S``:
 ``off``, ``no`` and ``yes`` are strings and ``1e-6`` is a number, as DVC means them.
-Every section is checked for unknown keys (with a did-you-mean hint), missing keys and types,
-then for meaning (known activation and dataset names, positive counts, fractions in range).
-A problem raises ``ActbenchError`` with one line: the file, the dotted key, the value and what
-is allowed. Nothing here imports Keras or NumPy, so a bad param fails in well under a second.
+pydantic checks every section for unknown keys, missing keys and types (strictly: ``true`` is not
+a number and ``"3"`` is not an integer); ``Checker`` then checks meaning (known activation and
+dataset names, positive counts, fractions in range). A problem raises ``ActbenchError`` with one
+line: the file, the dotted key, the value, what is allowed and the closest allowed name. Nothing
+here imports Keras or NumPy, so a bad param fails in well under a second.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from actbench import activations
 from actbench.data import catalog
@@ -26,8 +27,20 @@ from actbench.errors import ActbenchError
 MAX_IMAGE_SIDE = 1024  # pixels; folder images are resized to at most this per side
 
 
-@dataclass(frozen=True)
-class Tuning:
+class Section(BaseModel):
+    """A section of params.yaml: unknown keys are errors, types are strict, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def _empty_if_none(value: Any) -> Any:
+    return {} if value is None else value  # `folders:` with nothing below it is no folder
+
+
+Pair = Annotated[tuple[int, int], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
+
+
+class Tuning(Section):
     """Per-activation learning rates, chosen on validation data (the tune, gather and select
     stages). At the top level of params.yaml, not per profile: dvc.yaml makes one tune stage per
     grid point, and DVC cannot expand a list chosen by another param."""
@@ -41,16 +54,14 @@ class Tuning:
         return bool(self.lr_multipliers)
 
 
-@dataclass(frozen=True)
-class ProfileTuning:
+class ProfileTuning(Section):
     """What tuning costs under one profile."""
 
     seeds: list[int]  # tuning seeds, disjoint from the benchmark's `seeds`
     max_extensions: int  # points tried beyond an edge of the grid, per activation and dataset
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Section):
     """One compute budget; ``profile`` in params.yaml picks which."""
 
     width: int  # stage-1 channels of ResNet-18; 64 is the standard network
@@ -63,7 +74,7 @@ class Profile:
     pad_mode: Literal["zero", "reflect"]  # what the random-crop padding holds
     flip_tta: bool  # test logits: mean over each image and its mirror (flipped datasets)
     tuning: ProfileTuning
-    train_size: dict[str, int] = field(default_factory=dict)  # per-dataset stratified subset
+    train_size: Annotated[dict[str, int], BeforeValidator(_empty_if_none)] = {}  # per dataset
 
     def steps_per_epoch(self, train_images: int) -> int:
         return train_images // self.batch_size  # the remainder is dropped: fixed batch shapes
@@ -74,26 +85,23 @@ class Profile:
         return max(self.epochs, math.ceil(self.min_steps / steps)) if steps else self.epochs
 
 
-@dataclass(frozen=True)
-class Folder:
+class Folder(Section):
     """A user image-folder dataset."""
 
     path: str  # directory; relative paths are relative to the repository root
-    image_size: tuple[int, int]  # (height, width) after resizing
+    image_size: Pair  # (height, width) after resizing
     color: Literal["rgb", "grayscale"]
 
 
-@dataclass(frozen=True)
-class DataParams:
+class DataParams(Section):
     val_size: float
     test_size: float
     split_seed: int
     skip_non_images: bool
-    folders: dict[str, Folder]
+    folders: Annotated[dict[str, Folder], BeforeValidator(_empty_if_none)]
 
 
-@dataclass(frozen=True)
-class TrainParams:
+class TrainParams(Section):
     momentum: float
     nesterov: bool
     weight_decay: float
@@ -109,25 +117,21 @@ class TrainParams:
     feed: Literal["auto", "host", "device"]
 
 
-@dataclass(frozen=True)
-class EvaluateParams:
+class EvaluateParams(Section):
     batch_size: int
     diagnostic_images: int
 
 
-@dataclass(frozen=True)
-class CompareParams:
+class CompareParams(Section):
     alpha: float
     equivalence_margin: dict[str, float]  # accuracy points, per profile
 
 
-@dataclass(frozen=True)
-class PlotParams:
+class PlotParams(Section):
     smoothing: float
 
 
-@dataclass(frozen=True)
-class Params:
+class Params(Section):
     activation: str  # the candidate, one of ``activations``
     activations: list[str]  # every activation trained, the candidate among them
     datasets: list[str]
@@ -174,7 +178,7 @@ class Params:
             )
 
 
-class _Checker:
+class Checker:
     """Builds and validates ``Params`` for one file, so every message names that file."""
 
     def __init__(self, source: str):
@@ -190,90 +194,60 @@ class _Checker:
             f"{self.source}: {key} = {value!r} is not valid; expected {allowed}{did_you_mean}"
         )
 
-    def convert(self, tp: Any, value: Any, key: str) -> Any:
-        """Check ``value`` against the type hint ``tp``; return it in the typed form."""
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-        if dataclasses.is_dataclass(tp):
-            return self.build(tp, value, key)
-        if origin is Literal:
-            if value in args and type(value) in {type(a) for a in args}:
-                return value
-            self.fail(key, value, _describe(tp))
-        if origin in (typing.Union, types.UnionType):
-            for option in args:
-                try:
-                    return self.convert(option, value, key)
-                except ActbenchError:
-                    continue
-            self.fail(key, value, _describe(tp))
-        if origin is list:
-            if not isinstance(value, list):
-                self.fail(key, value, _describe(tp))
-            return [self.convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-        if origin is tuple:
-            if not isinstance(value, list | tuple) or len(value) != len(args):
-                self.fail(key, value, _describe(tp))
-            pairs = zip(args, value, strict=True)
-            return tuple(self.convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(pairs))
-        if origin is dict:
-            if value is None:
-                return {}
-            if not isinstance(value, dict):
-                self.fail(key, value, _describe(tp))
-            return {str(k): self.convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
-        if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                self.fail(key, value, "a finite number")
-            return float(value)
-        if tp is int and isinstance(value, int) and not isinstance(value, bool):
-            return int(value)
-        if tp in (bool, str) and isinstance(value, tp):
-            return tp(value)
-        self.fail(key, value, _describe(tp))
+    def removed(self, raw: dict) -> None:
+        """Keys of earlier versions: one line saying where each went."""
+        if "mirror" in (raw.get("data") or {}):
+            raise ActbenchError(
+                f"{self.source}: data.mirror is no longer a param (it is machine-specific); "
+                "delete it and set ACTBENCH_MIRROR or `mirror:` in actbench.local.yaml"
+            )
+        if "baselines" in raw:
+            raise ActbenchError(
+                f"{self.source}: baselines is no longer a param; list every activation to train, "
+                "the candidate among them, in `activations` (e.g. activations: [tanhrelu, relu, elu, swish])"
+            )
+        profiles = raw.get("profiles")
+        for name, profile in profiles.items() if isinstance(profiles, dict) else []:
+            tuning = profile.get("tuning") if isinstance(profile, dict) else None
+            for key in ("enabled", "lr_multipliers"):
+                if isinstance(tuning, dict) and key in tuning:
+                    raise ActbenchError(
+                        f"{self.source}: profiles.{name}.tuning.{key} is no longer a param; the grid is "
+                        "the top-level tuning.lr_multipliers ([] = off), the same for every profile"
+                    )
 
-    def build(self, cls: type, raw: Any, prefix: str) -> Any:
-        """Build dataclass ``cls`` from mapping ``raw``, rejecting unknown and missing keys."""
-        where = prefix or "the top level"
-        if not isinstance(raw, dict):
-            self.fail(prefix or "the file", raw, _describe(cls))
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
-        for key in raw:
-            if key not in fields:
-                if prefix == "data" and key == "mirror":
-                    raise ActbenchError(
-                        f"{self.source}: data.mirror is no longer a param (it is machine-specific); "
-                        "delete it and set ACTBENCH_MIRROR or `mirror:` in actbench.local.yaml"
-                    )
-                if prefix.endswith(".tuning") and key in ("enabled", "lr_multipliers"):
-                    raise ActbenchError(
-                        f"{self.source}: {prefix}.{key} is no longer a param; the grid is the "
-                        "top-level tuning.lr_multipliers ([] = off), the same for every profile"
-                    )
-                if prefix == "" and key == "baselines":
-                    raise ActbenchError(
-                        f"{self.source}: baselines is no longer a param; list every activation to "
-                        "train, the candidate among them, in `activations` (e.g. activations: "
-                        "[tanhrelu, relu, elu, swish])"
-                    )
-                hint = difflib.get_close_matches(str(key), list(fields), n=1)
-                did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise ActbenchError(
-                    f"{self.source}: unknown key {key!r} in {where}; allowed keys: "
-                    f"{', '.join(fields)}{did_you_mean}"
-                )
-        values = {}
-        for name, f in fields.items():
-            dotted = f"{prefix}.{name}" if prefix else name
-            if name not in raw:
-                if f.default_factory is not dataclasses.MISSING:
-                    values[name] = f.default_factory()
-                    continue
-                raise ActbenchError(
-                    f"{self.source}: missing key {dotted!r} ({_describe(hints[name])})"
-                )
-            values[name] = self.convert(hints[name], raw[name], dotted)
-        return cls(**values)
+    def message(self, error: dict) -> str:
+        """One line for pydantic's first error: the dotted key, the value, what is allowed."""
+        tp, key, section = Params, "", Params
+        for part in error["loc"]:
+            origin = typing.get_origin(tp)
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                if part not in tp.model_fields:
+                    break  # an unknown key
+                section, tp = tp, tp.model_fields[part].annotation
+                key = f"{key}.{part}" if key else str(part)
+            elif origin in (list, tuple):
+                tp = typing.get_args(tp)[0]
+                key = f"{key}[{part}]"
+            elif origin is dict:
+                tp, key = typing.get_args(tp)[1], f"{key}.{part}"
+            else:
+                break  # a member of a union: the message names the whole union
+        if error["type"] == "extra_forbidden":
+            unknown, where = error["loc"][-1], key or "the top level"
+            allowed = [
+                f
+                for f in (
+                    tp if isinstance(tp, type) and issubclass(tp, BaseModel) else section
+                ).model_fields
+            ]
+            hint = difflib.get_close_matches(str(unknown), allowed, n=1)
+            did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+            return f"{self.source}: unknown key {unknown!r} in {where}; allowed keys: {', '.join(allowed)}{did_you_mean}"
+        if error["type"] == "missing":
+            return f"{self.source}: missing key {key!r} ({_describe(tp)})"
+        allowed = "a finite number" if error["type"] == "finite_number" else _describe(tp)
+        return f"{self.source}: {key or 'the file'} = {error['input']!r} is not valid; expected {allowed}"
 
     def in_range(self, key: str, value: float, low: float, high: float, closed: bool = False):
         inside = low <= value <= high if closed else low < value < high
@@ -326,7 +300,7 @@ class _Checker:
             self.fail(f"{key}.seeds", tuning.seeds,
                       f"seeds disjoint from `seeds` (both hold {shared}): tuning must not see the benchmark's runs")  # fmt: skip
 
-    def validate(self, params: Params) -> Params:
+    def validate(self, params: Params) -> Params:  # noqa: C901  (one check per line of params.yaml)
         """Semantic checks that types alone cannot express."""
         if len(params.activations) < 2:
             self.fail("activations", params.activations,
@@ -451,7 +425,7 @@ class _Checker:
             self.in_range(f"compare.equivalence_margin.{pname}", margin, 0.0, 100.0)
         if params.plot.smoothing < 0 or params.plot.smoothing >= 1:
             self.fail("plot.smoothing", params.plot.smoothing, "a number in [0, 1)")
-        return dataclasses.replace(params, source=self.source)
+        return params.model_copy(update={"source": self.source})
 
 
 def _describe(tp: Any) -> str:
@@ -466,16 +440,24 @@ def _describe(tp: Any) -> str:
         return f"a mapping of names to {_describe(typing.get_args(tp)[1])}"
     if origin is tuple:
         return f"a list of {len(typing.get_args(tp))} {_describe(typing.get_args(tp)[0])}"
-    if dataclasses.is_dataclass(tp):
-        names = [f.name for f in dataclasses.fields(tp) if f.name != "source"]
-        return "a mapping with keys " + ", ".join(names)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return "a mapping with keys " + ", ".join(f for f in tp.model_fields if f != "source")
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
 
 
 def parse(raw: Any, source: str = "params.yaml") -> Params:
     """Validate an already-loaded params mapping; ``source`` names it in messages."""
-    checker = _Checker(source)
-    return checker.validate(checker.build(Params, raw, ""))
+    checker = Checker(source)
+    if not isinstance(raw, dict) or "source" in raw:
+        raise ActbenchError(checker.message({"type": "model_type", "loc": (), "input": raw}))
+    checker.removed(raw)
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as err:
+        errors = err.errors()  # a misspelled key is both missing and unknown: say "unknown"
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise ActbenchError(checker.message(first)) from None
+    return checker.validate(params)
 
 
 def read_yaml(path: Path) -> Any:

@@ -16,7 +16,6 @@ tune stage's runs, which keep only their scores.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import shutil
@@ -358,8 +357,8 @@ def fit_run(spec: runs.RunSpec, params: Params, started: float, multiplier: floa
         "deterministic": deterministic, "feed": "device" if on_device else "host",
     }  # fmt: skip
     fingerprint = {
-        **spec.identity(), "lr_multiplier": multiplier, "profile": dataclasses.asdict(prof),
-        "train": dataclasses.asdict(t), "data_md5": digests(data_path, "md5")["md5"],
+        **spec.identity(), "lr_multiplier": multiplier, "profile": prof.model_dump(),
+        "train": t.model_dump(), "data_md5": digests(data_path, "md5")["md5"],
         "code": provenance.code_version(), "versions": provenance.versions(), "device": setup,
     }  # fmt: skip
 
