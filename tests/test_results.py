@@ -194,3 +194,18 @@ def test_the_report_states_the_protocol_ranks_everything_and_never_prints_na_per
     for symbol in ("**d_z**", "**alpha_H**", "**TOST p (Holm)**", "*Rank set*"):
         assert symbol in text, symbol
     assert "On **digits**, tanhrelu shows higher test accuracy than relu" in text
+
+
+def test_the_seeds_plan_names_new_seeds_and_the_command_that_runs_them():
+    from actbench import report
+
+    params = _params(**{"profiles.quick.tuning.seeds": [5, 100]})  # seeds: 0-4
+    assert report.new_seeds(params, 3) == [6, 7, 8]  # neither the benchmark's nor tuning's
+    need = stats.seeds_needed(3, 0.01, 0.02, 0.05 / 2)
+    comparison = {"comparisons": {"digits": {
+        "relu": {"verdict": stats.INCONCLUSIVE, "sd_diff": 0.01, "seeds_needed": need},
+        "elu": {"verdict": stats.BETTER, "sd_diff": 0.01, "seeds_needed": None}}}}  # fmt: skip
+    text = "\n".join(report.seeds_plan(params, comparison, margin=2.0))
+    seeds = ",".join(map(str, report.new_seeds(params, need["seeds"])))
+    assert f"| digits | relu | 1.00 | {need['seeds']} |" in text and "| elu |" not in text
+    assert f"dvc exp run -S 'seeds=[{seeds}]'" in text and "optional stopping" in text

@@ -45,7 +45,7 @@ def _labelled(ci, level: float | None, decisive: bool) -> str:
 
 def new_seeds(params, count: int) -> list[int]:
     """``count`` seeds no run of ``params`` used (benchmark or tuning), smallest first."""
-    used = {*params.seeds, *params.tuning.seeds}
+    used = {*params.seeds, *params.tuning_seeds}
     out, s = [], 0
     while len(out) < count:
         if s not in used:
