@@ -9,7 +9,7 @@ JAX_VENV := .venv-jax
 JAX_LOCK := requirements/jax.lock
 PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: setup setup-jax repro test test-fast test-tf test-jax lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
+.PHONY: setup setup-jax repro test test-fast test-tf test-jax test-pipeline test-rest lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
 .PHONY: docker-check docker-check-ci
 
 python-version:
@@ -39,24 +39,34 @@ repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 # The test suite, lint included; .ci/run calls exactly this: every test on TensorFlow and the
-# backend-portable ones (a whole `dvc repro` among them) on Keras + JAX without TensorFlow, the two
-# suites side by side (most of their time is processes starting and DVC, not arithmetic).
-# Each tier prints its slowest tests and its wall time.
+# backend-portable ones (a whole `dvc repro` among them) on Keras + JAX without TensorFlow, in two
+# lanes side by side (most of the time is processes starting and DVC, not arithmetic): the tests
+# that read the shared pipeline (-m pipeline), and the JAX suite then every other TensorFlow test.
+# Each prints its slowest tests and its wall time.
 test: lint setup setup-jax
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf test-jax
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-pipeline test-rest
 
 # The inner loop: in-process tests on TensorFlow, no DVC project (docs/development.md).
 test-fast: setup
-	@start=$$(date +%s); $(BIN)/python -m pytest -q -m "not e2e" --durations=10; status=$$?; \
-	echo "make test-fast: $$(( $$(date +%s) - start )) s"; exit $$status
+	@$(call timed,test-fast,$(BIN)/python -m pytest -q -m "not e2e" --durations=10)
 
 test-tf: setup
-	@start=$$(date +%s); PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q --durations=20; status=$$?; \
-	echo "make test-tf: $$(( $$(date +%s) - start )) s"; exit $$status
+	@$(call timed,test-tf,$(BIN)/python -m pytest -q --durations=20)
 
 test-jax: setup-jax
-	@start=$$(date +%s); PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -q -m portable --durations=10; \
-	status=$$?; echo "make test-jax: $$(( $$(date +%s) - start )) s"; exit $$status
+	@$(call timed,test-jax,KERAS_BACKEND=jax PATH="$(CURDIR)/$(JAX_VENV)/bin:$$PATH" $(JAX_VENV)/bin/python -m pytest -q -m portable --durations=10)
+
+test-pipeline: setup
+	@$(call timed,test-pipeline,$(BIN)/python -m pytest -q -m pipeline --durations=20)
+
+test-rest: test-jax setup
+	@$(call timed,test-rest,$(BIN)/python -m pytest -q -m "not pipeline" --durations=20)
+
+# $(1): the tier's name, $(2): its command, run with this environment's tools first on PATH
+define timed
+start=$$(date +%s); PATH="$(CURDIR)/$(BIN):$$PATH" $(2); status=$$?; \
+echo "make $(1): $$(( $$(date +%s) - start )) s"; exit $$status
+endef
 
 lint: setup
 	$(BIN)/ruff check .

@@ -23,8 +23,8 @@ from actbench.errors import ActbenchError
 from actbench.io import atomic_path
 
 RESTORE = (
-    "Nothing ran: fix params.yaml, or restore the last good one with `git checkout params.yaml` "
-    "or `dvc exp apply <experiment>`"
+    "Nothing ran: fix params.yaml, or restore the last good one with "
+    "`git restore --source=HEAD --staged --worktree params.yaml` or `dvc exp apply <experiment>`"
 )
 
 

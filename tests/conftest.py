@@ -65,3 +65,17 @@ def pipeline(tmp_path_factory):
 def workspace(pipeline, tmp_path):
     """A private copy of the shared pipeline (git history, DVC cache and outputs included)."""
     return shutil.copytree(pipeline, tmp_path / "repo", symlinks=True)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that reads the shared pipeline (directly or through ``workspace``), so
+    ``make test`` can run them in one lane and the rest in another (``-m pipeline``)."""
+    for item in items:
+        if "pipeline" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pipeline)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "pipeline: reads the shared pipeline or a copy of it (tests/conftest.py sets it)"
+    )

@@ -18,6 +18,7 @@ from .project import check_verdicts, env_for, set_params, sh
 
 pytestmark = pytest.mark.e2e
 ACTIVATIONS = ["tanhrelu", "relu", "elu", "swish"]
+ONE_SEED = ["-S", "seeds=[0]", "-S", "profiles.quick.min_seeds=1"]
 
 
 def ran(res) -> set[str]:
@@ -126,10 +127,10 @@ def test_a_new_activation_is_one_file_and_only_its_runs_train(pipeline, workspac
     stray = workspace / "metrics/eval/candidate/tanhrelu_digits_s0.json"
     stray.parent.mkdir()
     stray.write_text(json.dumps({"test_accuracy": 0.0, "role": "candidate"}))
-    res = sh(workspace, "dvc", "exp", "run", "-S", "activation=softsign",
-             "-S", f"activations=[{','.join(ACTIVATIONS)},softsign]")  # fmt: skip
+    res = sh(workspace, "dvc", "exp", "run", "-S", "activation=softsign",  # one seed: cheaper
+             "-S", f"activations=[{','.join(ACTIVATIONS)},softsign]", *ONE_SEED)  # fmt: skip
     new = {f"tune@softsign-digits-{m}" for m in ("0.5", "1", "2")} | {
-        f"{s}@softsign-digits-{i}" for s in ("train", "evaluate") for i in range(3)}  # fmt: skip
+        f"{s}@softsign-digits-0" for s in ("train", "evaluate")}  # fmt: skip
     assert runs_of(ran(res)) == new, ran(res)
     assert ran(res) == new | {"validate", "gather", "select@softsign-digits", "compare", "plot"}, (
         ran(res)
@@ -140,7 +141,7 @@ def test_a_new_activation_is_one_file_and_only_its_runs_train(pipeline, workspac
     old, new = (
         c["aggregates"]["tanhrelu"]["digits"]["test_accuracy"] for c in (before, comparison)
     )
-    assert new == old
+    assert new["per_seed"]["0"] == old["per_seed"]["0"]
 
 
 def test_editing_a_parser_leaves_training_up_to_date(workspace):

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 SEED, KILLS = 2026, 2
 TRACKED = ("data", "models", "metrics", "dvclive", "plots")
 PARAMS = {"datasets": ["digits"], "activations": ["tanhrelu", "relu"], "seeds": [0], "profiles.quick.min_seeds": 1,
-          "profiles.quick.epochs": 3, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
+          "profiles.quick.epochs": 2, "profiles.quick.min_steps": 0, "profiles.quick.batch_size": 64,
           "train.deterministic": True}  # fmt: skip
 
 

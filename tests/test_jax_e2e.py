@@ -3,6 +3,7 @@ environment the shared pipeline (tests/conftest.py) is trained by `dvc repro` on
 
 import importlib.util
 import json
+import math
 
 import keras
 import pytest
@@ -27,7 +28,7 @@ def test_dvc_repro_on_digits_runs_on_jax_without_tensorflow(pipeline):
     )
     ev = json.loads((pipeline / "metrics/eval/tanhrelu_digits_s0.json").read_text())
     assert ev["test_accuracy"] > 0.3  # it learned: 10 balanced classes give 10% by chance
-    assert float(losses[-1].split("\t")[-1]) < 2.0
+    assert float(losses[-1].split("\t")[-1]) < math.log(10)  # below chance's cross-entropy
     check_verdicts(pipeline, "digits")
     assert (pipeline / "report.md").is_file() and (
         pipeline / "plots/figures/activations.png"

@@ -11,7 +11,7 @@ from actbench import params as params_lib
 from actbench import results, stats, tuning
 from actbench.curves import CURVES
 from actbench.errors import ActbenchError
-from actbench.runs import runs_of, tuning_record
+from actbench.runs import RunSpec, runs_of, tuning_record
 
 from .project import ROOT, with_changes
 
@@ -209,3 +209,34 @@ def test_the_seeds_plan_names_new_seeds_and_the_command_that_runs_them():
     seeds = ",".join(map(str, report.new_seeds(params, need["seeds"])))
     assert f"| digits | relu | 1.00 | {need['seeds']} |" in text and "| elu |" not in text
     assert f"dvc exp run -S 'seeds=[{seeds}]'" in text and "optional stopping" in text
+
+
+def test_the_verdicts_at_the_runner_up_rates_are_the_same_tests_on_those_runs(
+    tmp_path, monkeypatch
+):
+    from scipy.stats import ttest_rel
+
+    monkeypatch.chdir(tmp_path)
+    params = _params(
+        **{"tuning.lr_multipliers": [0.5, 1, 2], "tuning.runner_up_seeds": [0, 1, 2, 3]}
+    )
+    second = {
+        "tanhrelu": [0.91, 0.93, 0.92, 0.94],
+        "relu": [0.90, 0.90, 0.915, 0.925],
+        "elu": [0.93, 0.92, 0.94, 0.935],
+    }
+    for act, values in second.items():
+        for seed, acc in enumerate(values):
+            spec = RunSpec(act, "digits", seed, variant="runner_up")
+            for path, record in ((spec.eval_record, {"test_accuracy": acc}),
+                                 (spec.train_record, {"schedule": {"lr_multiplier": 0.5}})):  # fmt: skip
+                (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / path).write_text(json.dumps(record))
+    out = results.runner_up_verdicts(params)
+    assert out["seeds"] == [0, 1, 2, 3] and out["multipliers"]["digits"]["relu"] == 0.5
+    for baseline in ("relu", "elu"):
+        c = out["comparisons"]["digits"][baseline]
+        assert c["n"] == 4 and c["p_value"] == pytest.approx(
+            ttest_rel(second["tanhrelu"], second[baseline]).pvalue
+        )
+    assert results.runner_up_verdicts(_params()) is None  # no runner-up seeds: nothing to compare

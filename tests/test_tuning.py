@@ -201,9 +201,9 @@ def test_a_choice_at_an_edge_gets_the_next_point_trained_for_that_activation_alo
 
 
 @pytest.mark.e2e
-def test_every_verdict_again_at_the_runner_up_rates(workspace):
-    from scipy.stats import ttest_rel
-
+def test_the_runner_up_runs_train_at_the_runner_up_rate_and_reach_the_report(workspace):
+    """One seed keeps it short: the runs and the report section are there; the verdicts' tests
+    on them are checked in tests/test_results.py."""
     res = sh(
         workspace,
         "dvc",
@@ -212,23 +212,20 @@ def test_every_verdict_again_at_the_runner_up_rates(workspace):
         "-S",
         "activations=[tanhrelu,relu]",
         "-S",
-        "tuning.runner_up_seeds=[0,1,2]",
+        "tuning.runner_up_seeds=[0]",
     )
-    runner_up = {"train_runner_up", "evaluate_runner_up"}
-    assert {s.split("@")[0] for s in ran(res)} & runner_up == runner_up
+    assert {s for s in ran(res) if "runner_up" in s} == {
+        f"{s}_runner_up@{a}-digits-0" for s in ("train", "evaluate") for a in ("tanhrelu", "relu")}  # fmt: skip
     assert not any(
         s.startswith(("tune@", "train@", "evaluate@")) for s in ran(res)
     )  # the rest: cached
-    comparison = json.loads((workspace / "metrics/comparison.json").read_text())
-    second = comparison["runner_up"]["comparisons"]["digits"]["relu"]
-    acc = {a: [json.loads((workspace / f"metrics/eval/{a}_digits_s{s}_runner_up.json").read_text())["test_accuracy"]
-               for s in range(3)] for a in ("tanhrelu", "relu")}  # fmt: skip
-    if np.ptp(np.subtract(acc["tanhrelu"], acc["relu"])) > 0:
-        assert second["p_value"] == pytest.approx(ttest_rel(acc["tanhrelu"], acc["relu"]).pvalue)
     for act in ("tanhrelu", "relu"):
         train = json.loads(
             (workspace / f"metrics/train/{act}_digits_s0_runner_up.json").read_text()
         )
         tuned = json.loads((workspace / f"metrics/tuned/{act}_digits.json").read_text())
         assert train["schedule"]["lr_multiplier"] == tuned["runner_up"] != tuned["chosen"]
+        assert (workspace / f"metrics/eval/{act}_digits_s0_runner_up.json").is_file()
+    comparison = json.loads((workspace / "metrics/comparison.json").read_text())
+    assert comparison["runner_up"]["comparisons"]["digits"]["relu"]["verdict"] == "not enough seeds"
     assert "### The verdicts at the runner-up rates" in (workspace / "report.md").read_text()

@@ -8,12 +8,13 @@
 The driver (this process) walks the pipeline in the order of dvc.yaml:
 
 1. Here: ``dvc repro`` of validate, download, ingest and preprocess (cheap, and they may need the network).
-2. Ray wave 1: every stale tune stage (a learning-rate grid trains; with tuning off the stage
-   writes a small record).
-3. Here: the select stage, from the tune records wave 1 made.
-4. Ray wave 2: every stale train stage, and every evaluate stage that is stale or whose train
-   stage is; an evaluate task starts once its train task has finished.
-5. Here: the outputs of every task are checked out, then ``dvc repro`` runs compare and plot.
+2. Ray wave 1: every stale tune stage (one point of the learning-rate grid each).
+3. Here: the gather stage, from the points wave 1 made.
+4. Ray wave 2: every stale select stage (it may train points beyond an edge of the grid).
+5. Ray wave 3: every stale train stage, and every evaluate stage that is stale or whose train
+   stage is (the runner-up ones included); an evaluate task starts once its train task has
+   finished.
+6. Here: the outputs of every task are checked out, then ``dvc repro`` runs compare and plot.
    ``dvc.lock`` and the workspace end as after a local ``dvc repro``; a second run finds nothing.
 
 A task asks for one GPU where the cluster has GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``), else
@@ -81,7 +82,7 @@ STAGE_SHELL = "_stage-shell"  # `python -m actbench.cluster _stage-shell -c CMD`
 STAGE_LOG = "ACTBENCH_STAGE_LOG"  # where the hook appends {"stage": ..., "status": ...} lines
 PASSED_ON = ("ACTBENCH_CHECKPOINTS",)  # the driver's settings every task gets
 PREPARE = ("validate", "download", "ingest", "preprocess")  # run here, before any task
-HERE = (*PREPARE, "select", "compare", "plot")  # every stage the driver may run itself
+HERE = (*PREPARE, "gather", "compare", "plot")  # every stage the driver may run itself
 DVC = (sys.executable, "-m", "dvc")
 
 
@@ -527,10 +528,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"cluster: {len(tune.stages)} stale tune stages for Ray workers", flush=True)
         done, failed = wave(tune)
         if not failed:
-            ran = _repro_here("--single-item", "select")
+            ran = _repro_here("--single-item", "gather")
             shown = "ran here" if ran else "is up to date (or restored)"
-            print(f"cluster: select {shown}", flush=True)
-            unpushed.append("select")
+            print(f"cluster: gather {shown}", flush=True)
+            unpushed.append("gather")
+            select = _plan(("select",))  # a select stage may train points beyond the grid
+            print(f"cluster: {len(select.stages)} stale select stages for Ray workers", flush=True)
+            results, failed = wave(select)
+            done |= results
+        if not failed:
             work = _plan(("train", "evaluate"), follow=True)
             print(f"cluster: {len(work.stages)} stale train and evaluate stages for Ray workers",
                   flush=True)  # fmt: skip
