@@ -24,7 +24,7 @@ from actbench.io import atomic_path
 
 RESTORE = (
     "Nothing ran: fix params.yaml, or restore the last good one with "
-    "`git restore --source=HEAD --staged --worktree params.yaml` or `dvc exp apply <experiment>`"
+    "`git show HEAD:params.yaml > params.yaml` or `dvc exp apply <experiment>`"
 )
 
 

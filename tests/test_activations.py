@@ -412,13 +412,13 @@ def test_the_cli_lists_kinds_other_names_and_sources():
     assert "activations_plus" in block and "2104.02639" in block
 
 
-FACTORY_PLUGIN = '''"""Factory plug-in: a learnable scale shared by the whole site, starting at 0.5."""
+ASSIGNED_PLUGIN = '''"""A learnable scale shared by the whole site, bound by assignment."""
 
 import keras
 
 
 class Scale(keras.layers.Layer):
-    def __init__(self, start=1.0, **kwargs):
+    def __init__(self, start=0.5, **kwargs):
         super().__init__(**kwargs)
         self.start = start
 
@@ -432,19 +432,22 @@ class Scale(keras.layers.Layer):
         return {**super().get_config(), "start": self.start}
 
 
-def _make(name):
-    return Scale(start=0.5, name=name)
-
-
-half_scale = _make
+half_scale = Scale
 '''
 
 
-def test_a_factory_plugin_makes_registered_layers_and_bad_entries_are_clear(tmp_path, monkeypatch):
-    (tmp_path / "half_scale.py").write_text(FACTORY_PLUGIN)
+def test_a_layer_plugin_is_a_layer_class_and_other_bindings_are_refused_in_one_line(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "half_scale.py").write_text(ASSIGNED_PLUGIN)
     (tmp_path / "gives_function.py").write_text(
-        '"""Bound by assignment, so read as a layer plug-in, but not a factory."""\n\n'
+        '"""Bound by assignment, so read as a layer plug-in, but a function."""\n\n'
         "import keras\n\ngives_function = keras.activations.relu\n"
+    )
+    (tmp_path / "gives_factory.py").write_text(
+        '"""Bound by assignment to a factory of layers: not a plug-in kind."""\n\n'
+        "import keras\n\n\ndef _make(name):\n    return keras.layers.ReLU(name=name)\n\n\n"
+        "gives_factory = _make\n"
     )
     monkeypatch.setattr(activations, "HERE", tmp_path)
     monkeypatch.setattr(activations, "__path__", [str(tmp_path)])
@@ -455,12 +458,17 @@ def test_a_factory_plugin_makes_registered_layers_and_bad_entries_are_clear(tmp_
         assert type(layer).__name__ == "Scale" and layer.name == "s1"
         np.testing.assert_allclose(_np(layer(keras.ops.convert_to_tensor([2.0]))), [1.0])
         assert keras.saving.get_registered_name(type(layer)) == "actbench>Scale"
-        assert activations.label(activations.get("half_scale")) == "half_scale"
-        with pytest.raises(ValueError, match=r"gives_function\(name=...\) must return a keras"):
-            activations.site("gives_function", "s2")
+        assert activations.name_of(activations.get("half_scale")) == "half_scale"
+        assert activations.name_of("half_scale") == "half_scale"
+        for name, bound in (("gives_function", "relu"), ("gives_factory", "_make")):
+            assert activations.kind(name) == "layer"
+            with pytest.raises(ValueError) as err:
+                activations.site(name, "s2")
+            assert f"{name} = {bound} is not a keras.layers.Layer subclass" in str(err.value)
+            assert f"`def {name}(x)`" in str(err.value) and "\n" not in str(err.value)
         with pytest.raises(ValueError, match="is a layer instance"):
             activations.site(layer, "s3")
     finally:
         activations._modules.cache_clear()
-        for name in ("half_scale", "gives_function"):
+        for name in ("half_scale", "gives_function", "gives_factory"):
             sys.modules.pop(f"actbench.activations.{name}", None)

@@ -101,6 +101,33 @@ def test_diagnostics_of_a_mixed_precision_layer_plugin_model_run_in_float32():
     assert len(diag["learned_parameters"]) == 17
 
 
+def test_the_float32_copy_of_a_mixed_precision_run_is_the_float32_model_with_its_weights():
+    """``keras.models.clone_model`` rebuilds every layer, those of the nested ResNet included,
+    in float32: names and weights kept, the logits those of a float32 build of the same weights."""
+    from actbench.training import loop
+
+    x = IMAGES[:4]
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        _, mixed = loop.build_model((8, 8, 1), 3, "prelu", width=2, pad=1, flip=False)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    _, plain = loop.build_model((8, 8, 1), 3, "prelu", width=2, pad=1, flip=False)
+    assert evaluation.float32_copy(plain) is plain  # already float32: no copy
+    copy = evaluation.float32_copy(mixed)
+    body, mixed_body = evaluation.body_of(copy), evaluation.body_of(mixed)
+    assert mixed_body.get_layer("stem_conv").compute_dtype == "bfloat16"
+    assert {lay.compute_dtype for lay in [*copy.layers, *body.layers]} == {"float32"}
+    assert [lay.name for lay in body.layers] == [lay.name for lay in mixed_body.layers]
+    for got, want in zip(copy.weights, mixed.weights, strict=True):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want)
+        )
+    plain.set_weights(mixed.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(copy(x)), keras.ops.convert_to_numpy(plain(x)),
+                               rtol=1e-6, atol=1e-6)  # fmt: skip
+
+
 def test_learned_shapes_draws_every_site_of_every_model(tmp_path):
     trained = _model("pau")
     site = activation_sites(trained)[3]

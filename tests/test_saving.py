@@ -62,6 +62,47 @@ def test_every_activation_reloads_in_a_fresh_interpreter(saved, order):
                                    rtol=1e-5, atol=1e-6, err_msg=path.name)  # fmt: skip
 
 
+HOOK = """
+import json, sys
+if sys.argv[1] != "plain":
+    import actbench
+    if sys.argv[1] == "off":
+        actbench.autoregister(False)  # as a stage does (stages/_src.py)
+import keras
+print(json.dumps({
+    "loader": type(keras.__loader__).__qualname__, "spec_loader": type(keras.__spec__.loader).__qualname__,
+    "file": keras.__file__, "cached": keras.__spec__.cached, "path": list(keras.__path__),
+    "finders": [type(f).__module__ for f in sys.meta_path],
+    "registered": [keras.saving.get_registered_object(k) is not None
+                   for k in ("actbench>tanhrelu", "actbench>PReLU", "actbench>Augment")],
+}))
+"""
+
+
+def test_import_actbench_then_keras_registers_and_leaves_keras_as_a_plain_import_does():
+    """The hook (``actbench._RegisterAfterKeras``, the import system's public protocol) registers
+    after ``import keras``, replaces nothing of Keras' (its loader, file, path are those of a plain
+    import), and leaves ``sys.meta_path``; switched off, it registers nothing."""
+    import json
+    import os
+
+    def run(mode: str) -> dict:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        res = subprocess.run(
+            [sys.executable, "-c", HOOK, mode], capture_output=True, text=True, env=env
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        return json.loads(res.stdout.splitlines()[-1])
+
+    plain, hooked, off = run("plain"), run("on"), run("off")
+    assert plain["registered"] == off["registered"] == [False, False, False]
+    assert hooked["registered"] == [True, True, True]
+    for got in (hooked, off):
+        assert {k: got[k] for k in ("loader", "spec_loader", "file", "cached", "path")} == {
+            k: plain[k] for k in ("loader", "spec_loader", "file", "cached", "path")}  # fmt: skip
+        assert "actbench" not in got["finders"]
+
+
 def test_a_truncated_model_is_called_corrupt(saved, tmp_path):
     from actbench.evaluation import load_model
 

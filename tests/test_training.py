@@ -175,3 +175,69 @@ def test_the_feed_setting_resolves_per_backend_and_device():
     else:
         with pytest.raises(ActbenchError, match="train.feed = 'device' is not valid on tensorflow"):
             device.resolve_feed("device")
+
+
+def _values(variable) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable))
+
+
+@pytest.mark.parametrize(("weight_decay", "nesterov"), [(0.05, True), (0.0, False)])
+def test_the_recipe_optimizer_is_keras_sgd_with_the_activation_weights_kept_out_of_decay(
+    weight_decay, nesterov
+):
+    """``compile_model``'s optimizer, over four steps of fixed gradients on a PReLU ResNet,
+    updates every weight as stock ``keras.optimizers.SGD`` configured by hand does, and as the
+    recipe's formula in NumPy does: ``w -= lr(t) * wd * w`` for every weight but the PReLU
+    slopes, then the (Nesterov) momentum step."""
+    from types import SimpleNamespace
+
+    from actbench.resnet import activation_sites
+
+    keras.utils.set_random_seed(0)
+    model, _ = loop.build_model((8, 8, 1), 3, "prelu", width=2, pad=1, flip=False)
+    train = SimpleNamespace(momentum=0.9, nesterov=nesterov, weight_decay=weight_decay,
+                            label_smoothing=0.1, steps_per_execution=1)  # fmt: skip
+    lr = loop.WarmupCosine(peak=0.5, warmup_steps=1, total_steps=4)
+    loop.compile_model(model, SimpleNamespace(train=train), lr, steps=4, jit=False)
+    variables = model.trainable_variables
+    body = next(lay for lay in model.layers if isinstance(lay, keras.Model))
+    slopes = [w for site in activation_sites(body) for w in site.trainable_weights]
+    kept = [any(v is s for s in slopes) for v in variables]  # out of the decay
+    assert sum(kept) == 17 and len(variables) > 17
+    start = [_values(v).copy() for v in variables]
+    rng = np.random.default_rng(1)
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in start] for _ in range(4)]
+
+    stock_vars = [keras.Variable(w) for w in start]
+    stock = keras.optimizers.SGD(learning_rate=lr, momentum=0.9, nesterov=nesterov,
+                                 weight_decay=weight_decay or None)  # fmt: skip
+    if weight_decay:
+        stock.exclude_from_weight_decay(
+            var_list=[v for v, k in zip(stock_vars, kept, strict=True) if k]
+        )
+    for step in grads:
+        model.optimizer.apply_gradients(zip(step, variables, strict=True))
+        stock.apply_gradients(zip(step, stock_vars, strict=True))
+
+    def formula(decay_all: bool) -> list[np.ndarray]:
+        w = [x.astype(np.float64) for x in start]
+        m = [np.zeros_like(x) for x in w]
+        for t, step in enumerate(grads):
+            rate = float(keras.ops.convert_to_numpy(lr(t)))
+            for i, g in enumerate(step):
+                if decay_all or not kept[i]:
+                    w[i] = w[i] - w[i] * weight_decay * rate
+                m[i] = 0.9 * m[i] - rate * g
+                w[i] = w[i] + (0.9 * m[i] - rate * g if nesterov else m[i])
+        return w
+
+    expected = formula(decay_all=False)
+    for got, ref, want in zip(variables, stock_vars, expected, strict=True):
+        got = _values(got)
+        np.testing.assert_allclose(got, _values(ref), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    if weight_decay:  # the exclusion is visible at this tolerance: decayed slopes would differ
+        decayed = formula(decay_all=True)
+        assert not all(np.allclose(_values(v), d, rtol=1e-5, atol=1e-5)
+                       for v, d, k in zip(variables, decayed, kept, strict=True) if k)  # fmt: skip
+    assert int(_values(model.optimizer.iterations)) == 4

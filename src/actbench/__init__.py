@@ -14,6 +14,7 @@ imports, and DVC-depends on, only the activation it trains.
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -30,28 +31,48 @@ def register() -> None:
     importlib.import_module("actbench.activations").load_all()
 
 
-class _AfterKeras(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: wraps Keras' own loader so that ``register`` runs once Keras is
-    imported, then removes itself."""
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Registers actbench's objects once Keras is imported. Keras has no hook for this, so it
+    goes through the import system's documented protocol (``importlib.abc.MetaPathFinder`` and
+    ``Loader``, ``importlib.machinery.ModuleSpec``): on ``import keras`` it finds Keras' spec
+    with the other finders and returns the same spec with a loader that runs Keras' own loader,
+    then ``register``. Nothing of Keras is replaced: once the import is done, ``keras.__loader__``
+    and ``keras.__spec__.loader`` are Keras' own loader. Used once: the finder leaves
+    ``sys.meta_path`` on the first ``import keras``. tests/test_saving.py checks it in a fresh
+    interpreter."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "keras" or self not in sys.meta_path:
             return None
         sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            register()
-
-        spec.loader.exec_module = exec_module
+        found = importlib.util.find_spec(name)  # the other finders: Keras as installed
+        if found is None or found.loader is None:
+            return found
+        spec = importlib.machinery.ModuleSpec(
+            name, _ThenRegister(found.loader), origin=found.origin,
+            loader_state=found.loader_state, is_package=found.submodule_search_locations is not None,
+        )  # fmt: skip
+        spec.submodule_search_locations = found.submodule_search_locations
+        spec.cached, spec.has_location = found.cached, found.has_location  # __file__, __cached__
         return spec
 
 
-_HOOK = _AfterKeras()
+class _ThenRegister(importlib.abc.Loader):
+    """Keras' own loader, then ``register``."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__spec__.loader = module.__loader__ = self.loader  # Keras' own from here on
+        self.loader.exec_module(module)
+        register()
+
+
+_HOOK = _RegisterAfterKeras()
 
 
 def autoregister(enabled: bool) -> None:

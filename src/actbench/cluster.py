@@ -32,23 +32,27 @@ writes this workspace's ``params.yaml`` and ``dvc.lock`` there, and then:
   ``--pull``, then ``dvc push --run-cache <stage>`` publishes the outputs and run-cache entries.
 * **Returns the stage's new ``dvc.lock`` entry.** The driver merges the entries into its own
   ``dvc.lock``, checks the outputs out from the cache (or pulls them), and ``dvc commit``s them
-  (which writes their ``.gitignore`` lines, as ``dvc repro`` does). An output it cannot get is an
-  error, never a reason to rerun the stage here: the driver itself runs only download, ingest,
-  preprocess, select, compare and plot. (Restoring the tasks' stages with ``dvc repro`` here, from
-  the run-cache, would train here whenever a restore failed.)
+  (which writes their ``.gitignore`` lines and rewrites the entries, as ``dvc repro`` does). An
+  output it cannot get is an error, never a reason to rerun the stage here: the driver itself
+  runs only validate, download, ingest, preprocess, gather, compare and plot. (Restoring the
+  tasks' stages with ``dvc repro`` here, from the run-cache, would train here whenever a restore
+  failed.) DVC has no command that writes a given ``dvc.lock`` entry, so the merge edits the
+  file in its documented format (``schema: '2.0'``,
+  https://dvc.org/doc/user-guide/project-structure/dvcyaml-files#dvclock-file), checked against
+  DVC 3.67.1; a lock of another schema is refused in one line (tests/test_cluster_dvc.py).
 
-**Ran or restored, and how a stage ended, without reading DVC's console.** DVC runs a stage's
-command as ``$SHELL -c CMD`` with ``DVC_STAGE`` set to the stage's name (dvc/stage/run.py). A
-task points ``SHELL`` at a small hook (``python -m actbench.cluster _stage-shell``) that runs CMD
-with ``/bin/sh`` and appends the stage's name and CMD's exit status to a log; the driver's own
-``dvc repro`` calls use it too. A stage with a line in the log ran; one without was restored
-from the run-cache. (A new run-cache entry is no proof of a run: a deterministic rerun finds
-the entry it would write already there.) The status is the stage's own, which ``dvc repro``
-does not pass on (it exits 255 for any failure). A stage script exits with 2 for a user error
-(bad params, bad data, a NaN loss: ``actbench.cli.run_stage``), with its one line on stderr: the
-task fails for good and that line is reported. A stage killed by a signal (the OOM killer) is
-retried like a task whose worker died (``--retries``); any other status is a bug, reported with
-the last line of its traceback and not retried. A retried train run resumes from its last epoch
+**Ran or restored, and how a stage ended, without reading DVC's console.** Every stage script
+reports itself (``actbench.cli.run_stage``): with ``ACTBENCH_STAGE_LOG`` set, it appends its name
+(``DVC_STAGE``, which DVC documents and sets for a stage's command) to that file as it starts, and
+its exit status as it ends. A task and the driver's own ``dvc repro`` calls set it. A stage with
+a line in the log ran; one without was restored from the run-cache. (A new run-cache entry is no
+proof of a run: a deterministic rerun finds the entry it would write already there.) The status
+is the stage's own, which ``dvc repro`` does not pass on (it exits 255 for any failure). A stage
+script exits with 2 for a user error (bad params, bad data, a NaN loss), with its one line on
+stderr: the task fails for good and that line is reported. A stage killed by a signal (the OOM
+killer) logs its start only, and is retried like a task whose worker died (``--retries``), as
+is one interrupted (130); any other status is a bug, reported with the last line of its
+traceback and not retried. A retried train run resumes from its last epoch
 when ``ACTBENCH_CHECKPOINTS`` points at shared storage (the driver passes it to every task),
 else it starts over; its record says which (``resumed_from_epoch`` in ``metrics/train/<run>.json``).
 
@@ -64,7 +68,6 @@ import contextlib
 import io
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -73,16 +76,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from actbench.cli import STAGE_LOG
 from actbench.errors import ActbenchError
 
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 PR_SET_PDEATHSIG = 1
 USER_ERROR = 2  # a stage's exit status for a problem the user fixes (actbench.cli.run_stage)
-STAGE_SHELL = "_stage-shell"  # `python -m actbench.cluster _stage-shell -c CMD`: the hook
-STAGE_LOG = "ACTBENCH_STAGE_LOG"  # where the hook appends {"stage": ..., "status": ...} lines
 PASSED_ON = ("ACTBENCH_CHECKPOINTS",)  # the driver's settings every task gets
 PREPARE = ("validate", "download", "ingest", "preprocess")  # run here, before any task
-HERE = (*PREPARE, "gather", "compare", "plot")  # every stage the driver may run itself
+DRIVER_STAGES = (*PREPARE, "gather", "compare", "plot")  # every stage the driver may run itself
 DVC = (sys.executable, "-m", "dvc")
 
 
@@ -98,42 +100,19 @@ def _die_with_parent() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# What a `dvc repro` ran, and how each command ended: DVC's $SHELL
+# What a `dvc repro` ran, and how each command ended: the stages' own log
 # ---------------------------------------------------------------------------------------------
 
 
-def stage_shell(argv: list[str]) -> int:
-    """The shell DVC runs a stage's command with (``$SHELL -c CMD``): run CMD with /bin/sh, then
-    append ``{"stage": $DVC_STAGE, "status": its exit status}`` to the file ``$ACTBENCH_STAGE_LOG``.
-    Dies with DVC, and so does CMD."""
-    import signal
-
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # like a shell: Ctrl-C is for the command
-
-    def child() -> None:
-        _die_with_parent()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-    status = subprocess.run(["/bin/sh", "-c", argv[-1]], preexec_fn=child).returncode
-    if status < 0:  # killed by signal -status: report it as a shell does
-        status = 128 - status
-    with open(os.environ[STAGE_LOG], "a") as fh:
-        fh.write(json.dumps({"stage": os.environ.get("DVC_STAGE", ""), "status": status}) + "\n")
-    return status
+def _logged_env(folder: Path, env: dict[str, str]) -> tuple[dict[str, str], Path]:
+    """``env`` with ``ACTBENCH_STAGE_LOG`` pointing at a new log in ``folder``, and the log."""
+    log = folder / "stages.jsonl"
+    return {**env, STAGE_LOG: str(log)}, log
 
 
-def _hooked_env(folder: Path, env: dict[str, str]) -> tuple[dict[str, str], Path]:
-    """``env`` with ``SHELL`` pointing at the hook (written into ``folder``), and its log."""
-    hook, log = folder / "actbench-stage-shell", folder / "stages.jsonl"
-    python = shlex.quote(sys.executable)
-    hook.write_text(f'#!/bin/sh\nexec {python} -m actbench.cluster {STAGE_SHELL} "$@"\n')
-    hook.chmod(0o755)
-    return {**env, "SHELL": str(hook), STAGE_LOG: str(log)}, log
-
-
-def _commands_run(log: Path) -> dict[str, int]:
-    """{stage: exit status of its command} for every stage whose command ran."""
+def _commands_run(log: Path) -> dict[str, int | None]:
+    """{stage: exit status of its command} for every stage whose command ran; None for one that
+    started and never ended (killed by a signal)."""
     if not log.is_file():
         return {}
     lines = (json.loads(line) for line in log.read_text().splitlines() if line.strip())
@@ -155,20 +134,36 @@ def _one_line(output: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+LOCK_SCHEMA = "2.0"  # dvc.lock's documented format since DVC 2.0; checked against DVC 3.67.1
+
+
+def _lock_data(text: str, yaml) -> dict:
+    """A ``dvc.lock`` ``text`` as data (an empty one as no stages); another schema is refused."""
+    data = (yaml.load(text) if text.strip() else None) or {"schema": LOCK_SCHEMA, "stages": {}}
+    if not isinstance(data, dict) or str(data.get("schema")) != LOCK_SCHEMA:
+        schema = data.get("schema") if isinstance(data, dict) else None
+        raise ActbenchError(
+            f"dvc.lock has schema {schema!r}, not {LOCK_SCHEMA!r}, the one actbench.cluster "
+            "merges (checked against DVC 3.67.1); run `dvc repro` without the cluster"
+        )
+    data.setdefault("stages", {})
+    return data
+
+
 def _lock_entry(text: str, stage: str) -> dict:
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe", pure=True).load(text) or {}
-    return data.get("stages", {})[stage]
+    return _lock_data(text, YAML(typ="safe", pure=True))["stages"][stage]
 
 
 def _lock_with(text: str, entries: dict[str, dict]) -> str:
-    """The ``dvc.lock`` ``text`` with these stages' entries replaced or added."""
+    """The ``dvc.lock`` ``text`` with these stages' entries replaced or added (``dvc commit``
+    rewrites them afterwards, in DVC's own words)."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round-trip: the other entries stay as DVC wrote them
-    data = (yaml.load(text) if text.strip() else None) or {"schema": "2.0", "stages": {}}
-    data.setdefault("stages", {}).update(entries)
+    data = _lock_data(text, yaml)
+    data["stages"].update(entries)
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
@@ -222,7 +217,7 @@ def run_job(job: Job, tracker=None, *upstream: dict) -> dict:
     }
     task = Path(tempfile.mkdtemp(prefix="actbench-task-", dir=job.workdir))
     folder = task / "repo"
-    env, log = _hooked_env(task, base)
+    env, log = _logged_env(task, base)
 
     def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         res = subprocess.run(args, cwd=folder if folder.is_dir() else task, env=env,
@@ -239,18 +234,18 @@ def run_job(job: Job, tracker=None, *upstream: dict) -> dict:
         (folder / "dvc.lock").write_text(
             _lock_with(job.lock, {r["stage"]: r["lock"] for r in upstream})
         )
-        _configure(folder, job.cache_dir, job.remote)
+        _configure(sh, job.cache_dir, job.remote)
         _get_inputs(job, folder, sh)
         res = sh(*DVC, "repro", "--single-item", *(["--pull"] if job.remote else []), job.stage,
                  check=False)  # fmt: skip
-        status = _commands_run(log).get(job.stage)
+        ran = _commands_run(log)
         if res.returncode != 0:
-            raise _failure(job.stage, status, res)
+            raise _failure(job.stage, ran, res)
         if job.remote:
             sh(*DVC, "push", "--run-cache", job.stage)
         return {
             "stage": job.stage,
-            "outcome": "restored" if status is None else "ran",
+            "outcome": "ran" if job.stage in ran else "restored",
             "seconds": round(time.time() - start, 1),
             "lock": _lock_entry((folder / "dvc.lock").read_text(), job.stage),
         }
@@ -258,16 +253,13 @@ def run_job(job: Job, tracker=None, *upstream: dict) -> dict:
         shutil.rmtree(task, ignore_errors=True)
 
 
-def _configure(folder: Path, cache_dir: str | None, remote: tuple[str, str] | None) -> None:
-    """The clone's ``.dvc/config.local``: the shared cache, or the remote as its default."""
-    from dvc.config import Config
-
-    with Config(dvc_dir=str(folder / ".dvc")).edit("local") as conf:
-        if cache_dir:
-            conf.setdefault("cache", {})["dir"] = cache_dir
-        if remote:
-            conf.setdefault("remote", {})[remote[0]] = {"url": remote[1]}
-            conf.setdefault("core", {})["remote"] = remote[0]
+def _configure(sh, cache_dir: str | None, remote: tuple[str, str] | None) -> None:
+    """The clone's local DVC config (``dvc cache dir --local``, ``dvc remote add --local``): the
+    shared cache, or the remote as its default."""
+    if cache_dir:
+        sh(*DVC, "cache", "dir", "--local", cache_dir)
+    if remote:
+        sh(*DVC, "remote", "add", "--local", "--default", "--force", *remote)
 
 
 def _get_inputs(job: Job, folder: Path, sh) -> None:
@@ -288,19 +280,20 @@ def _get_inputs(job: Job, folder: Path, sh) -> None:
         raise StageFailed(f"{job.stage}: {_one_line(res.stdout + res.stderr)}")
 
 
-def _failure(stage: str, status: int | None, res: subprocess.CompletedProcess) -> Exception:
-    """What a failed ``dvc repro`` of ``stage`` means, from its command's exit status."""
+def _failure(stage: str, ran: dict[str, int | None], res: subprocess.CompletedProcess) -> Exception:
+    """What a failed ``dvc repro`` of ``stage`` means, from its command's log (``ran``)."""
     line = _one_line(res.stdout + res.stderr)
+    if stage not in ran:
+        return StageFailed(f"{stage}: `dvc repro` failed before the command ran: {line}")
+    status = ran[stage]
+    if status is None:  # started, never ended: SIGKILL (the OOM killer), SIGTERM
+        return StageLost(f"{stage}: killed by a signal")
     if status == USER_ERROR:  # the stage's own one line
         return StageFailed(f"{stage}: {line}")
-    if status is not None and status > 128:
+    if status > 128:  # 130: interrupted
         return StageLost(f"{stage}: killed by signal {status - 128}")
-    if status is not None:  # a bug: the last line of its traceback, not DVC's summary
-        said = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith("ERROR:")]
-        return StageFailed(
-            f"{stage}: crashed (exit status {status}): {(said or [line])[-1].strip()}"
-        )
-    return StageFailed(f"{stage}: `dvc repro` failed before the command ran: {line}")
+    said = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith("ERROR:")]
+    return StageFailed(f"{stage}: crashed (exit status {status}): {(said or [line])[-1].strip()}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,14 +313,19 @@ def _repro_here(*args: str) -> list[str]:
     """``dvc repro ARGS`` in this workspace; the stages whose command ran (not those restored
     or up to date). A stage that fails raises its one line."""
     with tempfile.TemporaryDirectory(prefix="actbench-cluster-") as tmp:
-        env, log = _hooked_env(Path(tmp), dict(os.environ))
+        env, log = _logged_env(Path(tmp), dict(os.environ))
         res = subprocess.run([*DVC, "repro", *args], env=env, capture_output=True, text=True)
         ran = _commands_run(log)
     if res.returncode != 0:
-        failed = [stage for stage, status in ran.items() if status != 0]
+        failed = [stage for stage, status in ran.items() if status != 0]  # None: killed
         line = _one_line(res.stdout + res.stderr)
         raise ActbenchError(f"{failed[0] if failed else '`dvc repro`'}: {line}")
     return list(ran)
+
+
+def _cache_dir() -> str:
+    """This workspace's DVC cache directory, absolute (``dvc cache dir`` prints it)."""
+    return str(Path(_sh(*DVC, "cache", "dir").stdout.strip()).resolve())
 
 
 def _check_params() -> None:
@@ -356,7 +354,12 @@ class Plan:
 
 def _plan(prefixes: tuple[str, ...], follow: bool = False) -> Plan:
     """The stale stages whose names start with ``prefixes``. With ``follow``, a stage that reads
-    the outputs of a stale one is stale too (an evaluate stage of a stale train stage)."""
+    the outputs of a stale one is stale too (an evaluate stage of a stale train stage).
+
+    ``dvc.repo.Repo`` is the object DVC's own commands run on (``dvc status`` is
+    ``Repo.status``); DVC documents no other Python API for a pipeline's stages. Used here:
+    ``index.stages`` (``addressing``, ``deps``/``outs`` with ``def_path``), ``status`` and
+    ``config``, checked against DVC 3.67.1; tests/test_cluster.py fails when they change."""
     from dvc.repo import Repo
 
     with Repo(".") as repo:
@@ -501,7 +504,7 @@ def run(args: argparse.Namespace) -> int:
             if conf is None:
                 raise ActbenchError(f"no DVC remote {args.remote!r} here (see `dvc remote list`)")
             remote = (args.remote, str(conf["url"]))  # DVC resolves a relative path
-        cache_dir = None if remote else str(repo.cache.legacy.path)  # `dvc cache dir`
+    cache_dir = None if remote else _cache_dir()
     env = {k: str(Path(os.environ[k]).resolve()) for k in PASSED_ON if os.environ.get(k)}
     job = dict(repo=args.repo or str(Path.cwd()), commit=commit, params=Path("params.yaml").read_text(),
                cache_dir=cache_dir, remote=remote, workdir=args.workdir, env=env)  # fmt: skip
@@ -558,7 +561,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     with Repo(".") as repo:
         stale = list(repo.status())
-    trained = [name for name in stale if not name.startswith(HERE)]
+    trained = [name for name in stale if not name.startswith(DRIVER_STAGES)]
     if trained:  # never train here: that is what the cluster is for
         raise ActbenchError(f"{', '.join(trained)} still stale after the Ray waves; nothing was "
                             "trained here; rerun `python -m actbench.cluster run`")  # fmt: skip
@@ -590,8 +593,6 @@ def _tracker_class():
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == [STAGE_SHELL]:  # DVC running a task's stage command: not a user command
-        return stage_shell(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m actbench.cluster", description=__doc__.splitlines()[0]
     )

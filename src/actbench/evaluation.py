@@ -77,23 +77,26 @@ def body_of(model: keras.Model) -> keras.Model | None:
     return next((lay for lay in model.layers if isinstance(lay, keras.Model)), None)
 
 
-def _force_float32(config):
-    if isinstance(config, dict):
-        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-            name = config.get("config", {}).get("name", "")
-            if name.startswith("mixed_"):
-                return "float32"
-        return {k: _force_float32(v) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_force_float32(v) for v in config]
-    return config
+def _every_layer(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _every_layer(layer)
+
+
+def _in_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A new layer like ``layer`` (its config) that computes in float32 (``dtype``, every Keras
+    layer's constructor argument)."""
+    return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
-    """The same model with every mixed-precision layer computing in float32, same weights."""
-    if model.get_config() == _force_float32(model.get_config()):
-        return model  # already float32 (every CPU run)
-    copy = model.__class__.from_config(_force_float32(model.get_config()))
+    """The same model with every layer computing in float32, same weights: ``model`` itself when
+    every layer already does (every CPU run), else a clone (``keras.models.clone_model``, nested
+    models included) whose layers are rebuilt with ``dtype="float32"``."""
+    if all(layer.compute_dtype == "float32" for layer in _every_layer(model)):
+        return model
+    copy = keras.models.clone_model(model, clone_function=_in_float32, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -76,7 +76,7 @@ def build_resnet18(
     act = activations.get(activation) if isinstance(activation, str) else activation
     if width < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}")
-    name = activations.label(act)
+    name = activations.name_of(act)
     inputs = keras.Input(shape=input_shape, name="image")  # (B, H, W, C), floats in [0, 1]
     x = _conv(width, 3, 1, "stem_conv")(inputs)
     x = _bn("stem_bn")(x)

@@ -8,12 +8,12 @@ of two kinds of plug-in:
 * **function**: ``def <name>(x)``. Every activation site of a model wraps it in a
   ``keras.layers.Activation``; the registry registers it as Keras-serializable
   (``actbench><name>``).
-* **layer** (learnable): ``class <name>(keras.layers.Layer)``, or ``<name> = SomeLayer`` /
-  ``<name> = some_factory``, anything that ``<name>(name=...)`` turns into a fresh
-  ``keras.layers.Layer``. Every site gets its own instance, so its own weights; how they are
-  shared (one per channel, one scalar per site) is the plug-in's choice, stated in its
-  docstring. The class must reload from its ``get_config()`` (the registry registers it as
-  ``actbench><ClassName>`` unless the module already did).
+* **layer** (learnable): ``class <name>(keras.layers.Layer)``, or ``<name> = SomeLayer``: a
+  ``keras.layers.Layer`` subclass, which every site instantiates as ``SomeLayer(name=...)``.
+  Every site gets its own instance, so its own weights; how they are shared (one per channel,
+  one scalar per site) is the plug-in's choice, stated in its docstring. The class must reload
+  from its ``get_config()`` (the registry registers it as ``actbench><ClassName>`` unless the
+  module already did).
 
 Optional module-level names, read from the source as literals:
 
@@ -92,7 +92,7 @@ def _read(path: Path) -> Info:
                     raise ValueError(f"{path}: {target} must be a literal tuple of strings")
                 found[target] = value
             elif target == path.stem:
-                kind = "layer"  # <name> = SomeLayer / a factory
+                kind = "layer"  # <name> = SomeLayer
         if isinstance(node, ast.FunctionDef) and node.name == path.stem:
             kind = "function"
         elif isinstance(node, ast.ClassDef) and node.name == path.stem:
@@ -165,7 +165,7 @@ def kind(name: str) -> str:
     if found.kind is None:
         raise ValueError(
             f"{found.source} must define a function {found.name}(x), or bind {found.name} to a "
-            "keras.layers.Layer subclass or a factory of one"
+            "keras.layers.Layer subclass"
         )
     return found.kind
 
@@ -176,15 +176,14 @@ def is_learnable(name: str) -> bool:
 
 
 _LOADED: dict[str, Callable] = {}
-_LAYER_ENTRIES: dict[int, str] = {}  # id(class or factory) -> name: how ``site`` knows them
 
 
 def get(name: str) -> Callable:
     """Import and return what the module binds to its name, registered with Keras.
 
-    A function plug-in: the function ``f(x)``. A layer plug-in: the class or factory;
-    ``entry(name=layer_name)`` makes one site (``site`` does that). Unknown names raise a
-    one-line ``ValueError``.
+    A function plug-in: the function ``f(x)``. A layer plug-in: the ``keras.layers.Layer``
+    subclass; ``entry(name=layer_name)`` makes one site (``site`` does that). Unknown names
+    raise a one-line ``ValueError``.
     """
     module_name = canonical(name)
     if module_name not in _LOADED:
@@ -199,19 +198,14 @@ def get(name: str) -> Callable:
             register = keras.saving.register_keras_serializable(package=PACKAGE, name=module_name)
             entry = register(entry)
         else:
-            if isinstance(entry, type):
-                if not issubclass(entry, keras.layers.Layer):
-                    raise ValueError(
-                        f"{source(name)}: {module_name} = {entry.__name__} is not a "
-                        "keras.layers.Layer subclass"
-                    )
-                _register_layer(entry, source(name))
-            elif not callable(entry):
+            if not (isinstance(entry, type) and issubclass(entry, keras.layers.Layer)):
+                shown = getattr(entry, "__name__", type(entry).__name__)
                 raise ValueError(
-                    f"{source(name)}: {module_name} must be a keras.layers.Layer subclass or a "
-                    "factory of one"
+                    f"{source(name)} binds {module_name} by assignment, so it is read as a layer "
+                    f"plug-in, and {module_name} = {shown} is not a keras.layers.Layer subclass "
+                    f"(a function plug-in is `def {module_name}(x)`)"
                 )
-            _LAYER_ENTRIES[id(entry)] = module_name
+            _register_layer(entry, source(name))
         _LOADED[module_name] = entry
     return _LOADED[module_name]
 
@@ -238,7 +232,7 @@ def site(activation: str | Callable, layer_name: str) -> keras.layers.Layer:
 
     ``activation`` is a registry name, or what ``get`` returned, or any callable ``f(x)``, or a
     ``keras.layers.Layer`` subclass. A function becomes ``keras.layers.Activation(f)``; a layer
-    plug-in is instantiated with ``name=layer_name``.
+    class is instantiated with ``name=layer_name``.
     """
     import keras
 
@@ -246,37 +240,21 @@ def site(activation: str | Callable, layer_name: str) -> keras.layers.Layer:
         activation = get(activation)
     if isinstance(activation, keras.layers.Layer):
         raise ValueError(
-            f"activation {activation.name!r} is a layer instance; pass its class or a factory, "
-            "since every site needs its own instance"
+            f"activation {activation.name!r} is a layer instance; pass its class, since every "
+            "site needs its own instance"
         )
     if isinstance(activation, type) and issubclass(activation, keras.layers.Layer):
         return activation(name=layer_name)
-    if id(activation) in _LAYER_ENTRIES:  # a layer plug-in's factory
-        name = _LAYER_ENTRIES[id(activation)]
-        rule = (
-            f"{source(name)} binds {name} by assignment, so it is read as a layer plug-in and "
-            f"{name}(name=...) must return a keras.layers.Layer (a function plug-in is "
-            f"`def {name}(x)`)"
-        )
-        try:
-            layer = activation(name=layer_name)
-        except TypeError as err:
-            raise ValueError(f"{rule}; the call failed: {err}") from None
-        if not isinstance(layer, keras.layers.Layer):
-            raise ValueError(f"{rule}; got {type(layer).__name__}")
-        _register_layer(type(layer), source(name))
-        return layer
     if not callable(activation):
         raise _unknown(activation)
     return keras.layers.Activation(activation, name=layer_name)
 
 
-def label(activation: str | Callable) -> str:
-    """A short name for ``activation``: the registry's name where it has one."""
+def name_of(activation: str | Callable) -> str:
+    """The registry's name of ``activation`` (a name or alias, or what ``get`` returned), else
+    the ``__name__`` of a function or layer class the registry does not know."""
     if isinstance(activation, str):
         return canonical(activation)
-    if id(activation) in _LAYER_ENTRIES:
-        return _LAYER_ENTRIES[id(activation)]
     found = next((n for n, e in _LOADED.items() if e is activation), None)
     return found or getattr(activation, "__name__", "custom")
 
