@@ -9,7 +9,7 @@ JAX_VENV := .venv-jax
 JAX_LOCK := requirements/jax.lock
 PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: setup setup-jax repro test test-fast test-tf test-jax test-pipeline test-rest lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
+.PHONY: setup setup-jax repro test test-lane1 test-lane2 test-fast test-tf test-jax test-pipeline test-rest lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
 .PHONY: docker-check docker-check-ci
 
 python-version:
@@ -40,11 +40,22 @@ repro: setup
 
 # The test suite, lint included; .ci/run calls exactly this: every test on TensorFlow and the
 # backend-portable ones (a whole `dvc repro` among them) on Keras + JAX without TensorFlow, in two
-# lanes side by side (most of the time is processes starting and DVC, not arithmetic): the tests
-# that read the shared pipeline (-m pipeline), and the JAX suite then every other TensorFlow test.
-# Each prints its slowest tests and its wall time.
+# lanes side by side (most of the time is processes starting and DVC, not arithmetic), which share
+# one shared pipeline per backend (ACTBENCH_TEST_PIPELINE, a fresh folder removed at the end):
+# lane 1 builds it and runs the tests that read it, those of LANE2_PIPELINE aside; lane 2 runs the
+# JAX suite, every other TensorFlow test, then LANE2_PIPELINE's (by then lane 1 has built the
+# pipeline; if not, they wait for it). Each prints its slowest tests and its wall time.
+LANE2_PIPELINE := tests/test_tuning.py
 test: lint setup setup-jax
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-pipeline test-rest
+	@shared=$$(mktemp -d); \
+	ACTBENCH_TEST_PIPELINE=$$shared $(MAKE) --no-print-directory -j2 --output-sync=target test-lane1 test-lane2; \
+	status=$$?; rm -rf $$shared; exit $$status
+
+test-lane1: setup
+	@$(call timed,test-lane1,$(BIN)/python -m pytest -q -m pipeline --ignore=$(LANE2_PIPELINE) --durations=20)
+
+test-lane2: test-rest
+	@$(call timed,test-lane2,$(BIN)/python -m pytest -q -m pipeline $(LANE2_PIPELINE) --durations=10)
 
 # The inner loop: in-process tests on TensorFlow, no DVC project (docs/development.md).
 test-fast: setup

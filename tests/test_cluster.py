@@ -82,12 +82,6 @@ def test_local_ray_shared_cache_trains_on_workers_and_matches_a_plain_repro(pipe
         "cluster: 3 stale tune stages" in res.stdout
         and "cluster: 1 stale select stages" in res.stdout
     )
-    # A second run finds nothing stale.
-    again = cluster(repo, "--num-cpus", "2")
-    assert (
-        "cluster: 0 stages ran on Ray workers, 0 restored from the run-cache, 0 failed"
-        in again.stdout
-    )
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@
 #     image, in a fresh clone owned by that UID (its own clone, as a user's is), then checks that the
 #     experiment completed and that every file in the clone, those the container wrote included,
 #     is owned by that UID;
-#  5. runs the same `dvc exp run` on the host (.venv) in another fresh clone and checks that
+#  5. runs the same `dvc exp run` on the host (.venv) in another fresh clone, started before step 2
+#     and run beside steps 2 to 4 (it needs no Docker), and checks that
 #     metrics/summary.json and the per-run test metrics in metrics/comparison.json are equal
 #     (the line sets train.deterministic=true: bit-identical on the same CPU and library versions).
 # Extra `dvc exp run` arguments for both runs: DOCKER_CHECK_ARGS (empty = the README line as written).
@@ -55,8 +56,10 @@ mkdir -p "$DATA_ROOT"
 WORK=$(mktemp -d "$DATA_ROOT/check.XXXXXX")
 chmod 755 "$WORK"
 DAEMON_PID=
+HOST_PID=
 cleanup() {
   local rc=$?
+  [[ -z $HOST_PID ]] || kill -- "-$HOST_PID" 2>/dev/null || true
   if [[ -n $DAEMON_PID ]]; then
     kill "$DAEMON_PID" 2>/dev/null || true
     for _ in $(seq 60); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.5; done
@@ -109,6 +112,21 @@ else
   [[ -n $DAEMON_PID ]] || fail "no dockerd would start"
 fi
 
+# The README's --user line (step 4) and the experiment it runs, from HEAD.
+line=$(git -C "$ROOT" show HEAD:README.md |
+  grep -E '^docker run --rm --user "\$\(id -u\):\$\(id -g\)" -v "\$PWD":/workspace actbench dvc exp run ' | head -1) || true
+[[ -n $line ]] || fail "README.md has no CPU line 'docker run --rm --user \"\$(id -u):\$(id -g)\" -v \"\$PWD\":/workspace actbench dvc exp run ...'"
+line=${line%%  #*} # the line without its trailing comment
+exp_cmd=${line#* actbench }
+
+# 5, started first: the same experiment on the host, in another fresh clone, beside the image
+# build (it needs no Docker); step 5 waits for it and compares the metrics.
+git clone -q "$ROOT" "$WORK/host"
+(cd "$WORK/host" && PATH="$HOST_BIN:$PATH" exec setsid --wait bash -c \
+  'start=$SECONDS; bash -c "$1"; rc=$?; echo $((SECONDS - start)) >../host-seconds; exit $rc' \
+  host-run "$exp_cmd${EXTRA:+ $EXTRA}") >"$WORK/host-run.log" 2>&1 &
+HOST_PID=$! # its own process group (setsid): cleanup stops the whole run
+
 # 2. The stand-in base, then the project's Dockerfile on it, from a clone of HEAD.
 t=$SECONDS
 ACTBENCH_BASE_IMAGE=$BASE ACTBENCH_DOCKER_ROOT=$DATA_ROOT DOCKER=$DOCKER bash "$ROOT/tools/docker_base.sh"
@@ -141,11 +159,6 @@ if "$DOCKER" run --rm --user "$CHECK_UID:$CHECK_UID" actbench getent passwd "$CH
 fi
 
 # 4. The README's --user line, as written, as a UID with no passwd entry, in its own clone.
-line=$(grep -E '^docker run --rm --user "\$\(id -u\):\$\(id -g\)" -v "\$PWD":/workspace actbench dvc exp run ' \
-  "$WORK/src/README.md" | head -1) || true
-[[ -n $line ]] || fail "README.md has no CPU line 'docker run --rm --user \"\$(id -u):\$(id -g)\" -v \"\$PWD\":/workspace actbench dvc exp run ...'"
-line=${line%%  #*} # the line without its trailing comment
-exp_cmd=${line#* actbench }
 say "as UID $CHECK_UID: $line${EXTRA:+ $EXTRA}"
 git clone -q "$ROOT" "$WORK/ws"
 mkdir "$WORK/home"
@@ -169,13 +182,12 @@ others=$(find "$WORK/ws" -not -uid "$CHECK_UID" -printf '%u:%g %p\n' | head -5)
 [[ -z $others ]] || fail "files in the mounted clone not owned by UID $CHECK_UID: $others"
 say "the container wrote $written files, all owned by UID $CHECK_UID (no passwd entry)"
 
-# 5. The same experiment on the host, in another fresh clone; the metrics must be equal.
-git clone -q "$ROOT" "$WORK/host"
-t=$SECONDS
-(cd "$WORK/host" && PATH="$HOST_BIN:$PATH" bash -c "$exp_cmd${EXTRA:+ $EXTRA}") >"$WORK/host-run.log" 2>&1 || {
+# 5. The host run (started before step 2) must have passed, with metrics equal to the container's.
+wait "$HOST_PID" || {
   tail -30 "$WORK/host-run.log" >&2
   fail "the host run (log: $WORK/host-run.log)"
 }
-say "host run: $((SECONDS - t)) s"
+HOST_PID=
+say "host run, beside steps 2 to 4: $(cat "$WORK/host-seconds") s"
 "$HOST_BIN/python" "$ROOT/tools/docker_compare.py" "$WORK/host" "$WORK/ws" || fail "metrics differ"
 say "passed in $((SECONDS - total_start)) s"
