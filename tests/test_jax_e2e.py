@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.portable,
 def test_dvc_repro_on_digits_runs_on_jax_without_tensorflow(pipeline):
     assert importlib.util.find_spec("tensorflow") is None
     assert "Running stage 'plot'" in (pipeline.parent / "repro.log").read_text()
-    for run in ("relu_digits_s0", "tanhrelu_digits_s1"):
+    for run in ("relu_digits_s0", "tanhrelu_digits_s2"):
         train = json.loads((pipeline / "metrics/train" / f"{run}.json").read_text())
         assert train["device"]["backend"] == "jax" and train["device"]["xla"] is True
         assert "tensorflow" not in train["versions"] and "jax" in train["versions"]
