@@ -10,7 +10,7 @@ JAX_LOCK := requirements/jax.lock
 PIP      := -m pip install --quiet --disable-pip-version-check --no-deps
 
 .PHONY: setup setup-jax repro test test-lane1 test-lane2 test-fast test-tf test-jax test-pipeline test-rest lint benchmark timing gpu-check gpu-bundle gpu-replica device-check-dry-run cluster lock clean-venv python-version
-.PHONY: docker-check docker-check-ci
+.PHONY: docker-check docker-check-ci docker-image-ci
 
 python-version:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v[:2] == (3, 11) else f"actbench needs Python 3.11 (its lock files pin wheels for 3.11); $(PYTHON) is {v[0]}.{v[1]}.{v[2]}: run make PYTHON=/path/to/python3.11")'
@@ -142,6 +142,11 @@ docker-check: setup
 
 docker-check-ci: setup
 	DOCKER_LOCK=requirements/dev.lock DOCKER_CHECK_ARGS="$(DOCKER_CHECK_CI_ARGS)" bash tools/docker_check.sh
+
+# docker-check-ci's images only, into the engine's cache (no .venv needed): .ci/run builds them
+# beside make test, so that docker-check-ci finds them built.
+docker-image-ci:
+	DOCKER_LOCK=requirements/dev.lock bash tools/docker_check.sh --build-only
 
 # Re-pin every dependency (needs uv: pip install uv). Commit the lock files together.
 UV_COMPILE := uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes

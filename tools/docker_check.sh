@@ -25,7 +25,12 @@
 #     (the line sets train.deterministic=true: bit-identical on the same CPU and library versions).
 # Extra `dvc exp run` arguments for both runs: DOCKER_CHECK_ARGS (empty = the README line as written).
 # Needs root, docker.io and debootstrap (`apt-get install docker.io debootstrap`), and `make setup`.
+#
+# --build-only: steps 1 and 2 only (no `make setup` needed), leaving the images in the engine's
+# cache, so that a check afterwards finds every layer built (.ci/run builds them beside make test).
 set -euo pipefail
+BUILD_ONLY=
+[[ ${1:-} != --build-only ]] || BUILD_ONLY=1
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOCKER=${DOCKER:-docker}
@@ -46,7 +51,7 @@ fail() {
 for tool in "$DOCKER" dockerd debootstrap setpriv git; do
   command -v "$tool" >/dev/null || fail "$tool is missing: apt-get install docker.io debootstrap"
 done
-[[ -x $HOST_BIN/dvc ]] || fail "no $HOST_BIN/dvc: run make setup first"
+[[ -n $BUILD_ONLY || -x $HOST_BIN/dvc ]] || fail "no $HOST_BIN/dvc: run make setup first"
 if getent passwd "$CHECK_UID" >/dev/null; then
   fail "UID $CHECK_UID has a passwd entry here; pick another: ACTBENCH_DOCKER_UID=..."
 fi
@@ -112,20 +117,22 @@ else
   [[ -n $DAEMON_PID ]] || fail "no dockerd would start"
 fi
 
-# The README's --user line (step 4) and the experiment it runs, from HEAD.
-line=$(git -C "$ROOT" show HEAD:README.md |
-  grep -E '^docker run --rm --user "\$\(id -u\):\$\(id -g\)" -v "\$PWD":/workspace actbench dvc exp run ' | head -1) || true
-[[ -n $line ]] || fail "README.md has no CPU line 'docker run --rm --user \"\$(id -u):\$(id -g)\" -v \"\$PWD\":/workspace actbench dvc exp run ...'"
-line=${line%%  #*} # the line without its trailing comment
-exp_cmd=${line#* actbench }
+if [[ -z $BUILD_ONLY ]]; then
+  # The README's --user line (step 4) and the experiment it runs, from HEAD.
+  line=$(git -C "$ROOT" show HEAD:README.md |
+    grep -E '^docker run --rm --user "\$\(id -u\):\$\(id -g\)" -v "\$PWD":/workspace actbench dvc exp run ' | head -1) || true
+  [[ -n $line ]] || fail "README.md has no CPU line 'docker run --rm --user \"\$(id -u):\$(id -g)\" -v \"\$PWD\":/workspace actbench dvc exp run ...'"
+  line=${line%%  #*} # the line without its trailing comment
+  exp_cmd=${line#* actbench }
 
-# 5, started first: the same experiment on the host, in another fresh clone, beside the image
-# build (it needs no Docker); step 5 waits for it and compares the metrics.
-git clone -q "$ROOT" "$WORK/host"
-(cd "$WORK/host" && PATH="$HOST_BIN:$PATH" exec setsid --wait bash -c \
-  'start=$SECONDS; bash -c "$1"; rc=$?; echo $((SECONDS - start)) >../host-seconds; exit $rc' \
-  host-run "$exp_cmd${EXTRA:+ $EXTRA}") >"$WORK/host-run.log" 2>&1 &
-HOST_PID=$! # its own process group (setsid): cleanup stops the whole run
+  # 5, started first: the same experiment on the host, in another fresh clone, beside the image
+  # build (it needs no Docker); step 5 waits for it and compares the metrics.
+  git clone -q "$ROOT" "$WORK/host"
+  (cd "$WORK/host" && PATH="$HOST_BIN:$PATH" exec setsid --wait bash -c \
+    'start=$SECONDS; bash -c "$1"; rc=$?; echo $((SECONDS - start)) >../host-seconds; exit $rc' \
+    host-run "$exp_cmd${EXTRA:+ $EXTRA}") >"$WORK/host-run.log" 2>&1 &
+  HOST_PID=$! # its own process group (setsid): cleanup stops the whole run
+fi
 
 # 2. The stand-in base, then the project's Dockerfile on it, from a clone of HEAD.
 t=$SECONDS
@@ -141,6 +148,10 @@ t=$SECONDS
 }
 size=$("$DOCKER" image inspect --format '{{.Size}}' actbench)
 say "docker build: $((SECONDS - t)) s, image $(awk "BEGIN {printf \"%.2f\", $size / 1e9}") GB"
+if [[ -n $BUILD_ONLY ]]; then
+  say "built (--build-only) in $((SECONDS - total_start)) s; the images stay in $DATA_ROOT"
+  exit 0
+fi
 
 # 3. The default command, the doctor; and which TensorFlow build it is.
 "$DOCKER" run --rm actbench >"$WORK/doctor.log" 2>&1 || {
