@@ -98,7 +98,7 @@ gpu-check: setup
 	$(BIN)/python tools/gpu_check.py
 
 # What tools/device_check.sh needs on a GPU machine without network, in the git-ignored .gpu/
-# (~23 MB): the four wheels its image lacks, checked against requirements/jax.lock's hashes,
+# (~25 MB): the nine wheels its image lacks, checked against requirements/jax.lock's hashes,
 # and the CIFAR-10 JPEG archive (CIFAR10_ARCHIVE=path), checked by its SHA-256. Needs PyPI.
 gpu-bundle: setup
 	PYTHON=$(BIN)/python tools/device_check.sh --bundle

@@ -292,3 +292,38 @@ def test_outside_smoke_a_backend_without_a_gpu_is_one_line_and_exit_2(tmp_path):
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("actbench: gpu_check.py: error: ")
     assert "sees no GPU" in res.stderr and "Traceback" not in res.stderr
+
+
+# What the GPU machine has without the bundle (requirements/gpu-replica.lock mirrors it), by the
+# module a package installs where the two names differ.
+MODULE_OF = {"scikit-learn": "sklearn", "pillow": "PIL", "python-dateutil": "dateutil"}
+# Imported only where the device check never goes: the TensorFlow backend; dvclive (curves.py
+# writes the same files without it) and the scmrepo it brings.
+NOT_ON_THE_DEVICE_PATH = {"tensorflow", "dvclive", "scmrepo"}
+
+
+def test_every_module_the_device_check_can_import_is_on_the_gpu_machine_or_in_its_bundle():
+    """tools/device_check.sh runs tools/gpu_check.py on a machine with what gpu-replica.lock pins
+    plus the bundle's wheels (MODULES in device_check.sh): every third-party module that
+    gpu_check.py, or an actbench module it reaches, imports must be one of them (a new import,
+    pydantic in params.py for one, would otherwise end the one GPU run at its first line)."""
+    import re
+
+    from tools.stage_deps import _imports, closure
+
+    lock = (ROOT / "requirements" / "gpu-replica.lock").read_text()
+    machine = {
+        MODULE_OF.get(n, n.replace("-", "_")) for n in re.findall(r"^([a-z0-9_.-]+)==", lock, re.M)
+    }
+    script = (ROOT / "tools" / "device_check.sh").read_text()
+    bundle = {
+        m.split(".")[0] for m in re.search(r'^MODULES="([^"]+)"', script, re.M).group(1).split()
+    }
+    assert {"keras", "pydantic", "pydantic_core"} <= bundle
+    imported = {m.split(".")[0]: path.name for path in closure(TOOL) for m in _imports(path)}
+    third_party = {
+        m: where for m, where in imported.items()
+        if m not in sys.stdlib_module_names and m not in ("actbench", "_src", "__future__")
+    }  # fmt: skip
+    missing = set(third_party) - machine - bundle - NOT_ON_THE_DEVICE_PATH
+    assert not missing, {m: third_party[m] for m in missing}

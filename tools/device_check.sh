@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU check on a GPU machine with JAX and no network (README, "GPU check"):
 #
-#     make gpu-bundle                      # here, online: fills the git-ignored .gpu/ (~23 MB)
+#     make gpu-bundle                      # here, online: fills the git-ignored .gpu/ (~25 MB)
 #     tools/device_check.sh                # there, in the repository root, .gpu/ carried along
 #     tools/device_check.sh --smoke        # a dry run of the same on a CPU
 #
-# .gpu/ holds the four wheels such a machine lacks (keras, optree for CPython 3.12, ruamel.yaml,
-# namex), pinned with their hashes from requirements/jax.lock, and the 60,000-image CIFAR-10
+# .gpu/ holds the wheels such a machine lacks (WHEELS: keras with optree for CPython 3.12,
+# ruamel.yaml and namex; pydantic, for params.py, with pydantic-core for CPython 3.12 and the
+# small packages it needs), pinned with their hashes from requirements/jax.lock, and the 60,000-image CIFAR-10
 # JPEG archive. This script installs the wheels (pip checks every hash) into a temporary folder
 # unless they are installed already, then runs tools/gpu_check.py on the archive with a hard
 # deadline of BUDGET_S seconds (default 500, whole seconds). The JSON and the log go to $OUT
@@ -29,18 +30,21 @@ LIMIT_S=${LIMIT_S:-600}
 TERM_S=10 KILL_S=5  # the backstop, timeout: TERM this long after the budget, KILL that long after
 GAP_S=30            # the least time between the check's end and LIMIT_S
 BUNDLE=.gpu
-WHEELS="keras optree ruamel-yaml namex"  # what the GPU machine's image lacks (KINDS.md)
+# What the GPU machine's image lacks (KINDS.md): Keras and what it needs, and pydantic (params.py)
+# with what it needs (typing-extensions too, at the version it was checked with).
+WHEELS="keras optree ruamel-yaml namex pydantic pydantic-core annotated-types typing-inspection typing-extensions"
+MODULES="keras optree ruamel.yaml namex pydantic pydantic_core annotated_types typing_inspection typing_extensions"
 ARCHIVE=${CIFAR10_ARCHIVE:-../shared/data/cifar10-jpeg-full.tar.gz}
 ARCHIVE_SHA256=c7446bf1b4b489635a8a1f509066b2e35a66bfc7661ed016d78187acba367749
 
 if [ "${1:-}" = "--bundle" ]; then
     mkdir -p "$BUNDLE/wheels"
-    # The lock's entries for the four wheels, their hash lines included: a --require-hashes file.
+    # The lock's entries for these wheels, their hash lines included: a --require-hashes file.
     awk -v names="$WHEELS" '
         BEGIN { n = split(names, list, " "); for (i = 1; i <= n; i++) want[list[i]] = 1 }
         /^[^ #]/ { split($1, pin, "=="); keep = (pin[1] in want) }
         keep && !/^ *#/' requirements/jax.lock > "$BUNDLE/requirements.txt"
-    [ "$(grep -c '==' "$BUNDLE/requirements.txt")" = 4 ] || {
+    [ "$(grep -c '==' "$BUNDLE/requirements.txt")" = "$(echo $WHEELS | wc -w)" ] || {
         echo "device_check: requirements/jax.lock does not pin all of: $WHEELS" >&2; exit 2; }
     "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
         --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
@@ -58,7 +62,7 @@ for arg in "$@"; do
     case $arg in --budget-s*) echo "device_check: error: set BUDGET_S, not --budget-s" >&2; exit 2 ;; esac
 done
 if "$PYTHON" -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))" \
-        keras optree ruamel.yaml namex 2>/dev/null; then
+        $MODULES 2>/dev/null; then
     echo "device_check: $WHEELS are installed; the wheels of $BUNDLE are not needed"
 else
     [ -f "$BUNDLE/requirements.txt" ] || {
