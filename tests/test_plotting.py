@@ -35,3 +35,14 @@ def test_a_large_first_epoch_loss_is_left_above_the_axis():
     plotting.percent_axis(ax.yaxis)
     assert ax.yaxis.get_major_formatter()(0.5) == "50%"
     plt.close(fig)
+
+
+def test_a_narrow_percent_axis_has_no_two_tick_labels_alike():
+    """Expected-best curves span a point or two: whole percents would repeat ("98%, 98%")."""
+    fig, ax = plt.subplots()
+    ax.plot([1, 8], [0.9665, 0.9785])
+    plotting.percent_axis(ax.yaxis)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) > 3 and len(set(labels)) == len(labels), labels
+    plt.close(fig)

@@ -66,8 +66,9 @@ def colors_for(activations: list[str]) -> dict[str, str]:
 
 
 def percent_axis(axis) -> None:
-    """Accuracy as percent on ``axis`` (the data stay fractions, as in the metrics files)."""
-    axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    """Accuracy as percent on ``axis`` (the data stay fractions, as in the metrics files), with
+    as many decimals as the axis' range needs (matplotlib's own choice): no two ticks alike."""
+    axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
 
 
 def save(fig, path: Path) -> None:
